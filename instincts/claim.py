@@ -1,0 +1,45 @@
+"""The ``@claim`` decorator: what a test claims, where it comes from, and how it is checked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ClaimInfo:
+    id: str  # catalogue id, e.g. "BS-1"
+    statement: str  # the falsifiable statement; the report's title
+    section: str = ""  # seed section (Allure epic)
+    question: str = ""  # the seed question (Allure feature)
+    anchors: tuple[str, ...] = field(default_factory=tuple)
+    method: str = ""  # data, model, metric, how it is measured
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "statement": self.statement, "section": self.section,
+                "question": self.question, "anchors": list(self.anchors), "method": self.method}
+
+
+def claim(id: str, statement: str, *, section: str = "", question: str = "",
+          anchors: Sequence[str] = (), method: str = "") -> Callable[[F], F]:
+    """Mark a test as a claim. Put it above ``@given`` so it decorates the final test."""
+    if not id or not isinstance(id, str):
+        raise ValueError(f"claim id={id!r} is not allowed: give a non-empty catalogue id such as 'BS-1'")
+    if not statement:
+        raise ValueError(f"claim {id}: statement is empty; write the falsifiable statement the test checks")
+    info = ClaimInfo(id, statement, section, question, tuple(anchors), method)
+
+    def decorate(fn: F) -> F:
+        fn._instincts_claim = info  # type: ignore[attr-defined]
+        return pytest.mark.claim(id)(fn)
+
+    return decorate
+
+
+def claim_info(item: pytest.Item) -> ClaimInfo | None:
+    return getattr(getattr(item, "function", None), "_instincts_claim", None)

@@ -1,0 +1,98 @@
+"""Plots that answer a claim at a glance: paired per-seed data beside the effect, CI and margin."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from instincts.experiment import Record  # noqa: E402
+
+COLOURS = {"SUPPORTED": "#2e7d32", "REFUTED": "#c62828", "INCONCLUSIVE": "#ef6c00"}
+
+
+def _scale(record: Record) -> tuple[float, str]:
+    return (100.0, " (pp)") if record.verdict.unit == "pp" else (1.0, "")
+
+
+def _data_panel(ax, record: Record) -> None:
+    k, unit = _scale(record)
+    values = np.asarray(record.values) * k
+    x = np.arange(values.shape[1])
+    if record.kind == "exact":
+        ax.scatter(record.seeds, np.maximum(np.abs(values[:, 0]), 1e-300), s=14, color="#455a64")
+        ax.set_yscale("log")
+        ax.set_xlabel("seed")
+        ax.set_ylabel("|error|")
+        return
+    for row in values:  # one line per seed joins its paired arms / levels
+        ax.plot(x, row, color="#90a4ae", alpha=0.5, lw=0.8, marker="o", ms=2.5)
+    ax.plot(x, values.mean(axis=0), color="#263238", lw=2.2, marker="o", label="mean")
+    ax.set_xticks(x, [lab[:14] for lab in record.labels], fontsize=8)
+    ax.set_ylabel(record.metric + unit)
+    ax.set_xlim(-0.3, len(x) - 0.7)
+
+
+def _effect_panel(ax, record: Record) -> None:
+    v = record.verdict
+    k, unit = _scale(record)
+    colour = COLOURS[v.outcome.value]
+    if record.kind == "exact":
+        ax.axhline(v.effect, color=colour, lw=2, label="max |error|")
+        tol = v.expectation.rsplit(" ", 1)[-1]
+        ax.axhline(float(tol), color="#555", ls="--", label=f"tol {tol}")
+        ax.set_yscale("symlog", linthresh=1e-12)
+        ax.legend(fontsize=7)
+        ax.set_xticks([])
+        return
+    lo, hi = v.details.get("band", [None, None])
+    ymin, ymax = (c * k for c in v.ci)
+    span = [v.effect * k, ymin, ymax, 0.0] + [b * k for b in (lo, hi) if b is not None]
+    pad = 0.25 * (max(span) - min(span) or 1.0)
+    bottom, top = min(span) - pad, max(span) + pad
+    ax.axhspan(lo * k if lo is not None else bottom, hi * k if hi is not None else top,
+               color="#c8e6c9", alpha=0.6, label="claim holds")
+    ax.axhline(0.0, color="#999", lw=0.8)
+    ax.errorbar([0], [v.effect * k], yerr=[[v.effect * k - ymin], [ymax - v.effect * k]], fmt="o",
+                color=colour, capsize=6, lw=2, label=f"{v.confidence_level:.0%} CI")
+    ax.set_ylim(bottom, top)
+    ax.set_xlim(-1, 1)
+    ax.set_xticks([])
+    ax.set_ylabel(f"{v.label}{unit}")
+    ax.legend(fontsize=7, loc="best")
+
+
+def claim_plot(records: list[Record], title: str) -> bytes:
+    """A PNG: one row per comparison, per-seed data on the left, the effect on the right."""
+    rows = max(1, len(records))
+    fig, axes = plt.subplots(rows, 2, figsize=(8, 2.6 * rows + 0.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 1]})
+    for (left, right), record in zip(axes, records):
+        _data_panel(left, record)
+        _effect_panel(right, record)
+        cfg = ", ".join(f"{k}={v}" for k, v in record.config.items())
+        left.set_title(f"{record.verdict.outcome.value}: {cfg}"[:90], fontsize=8,
+                       color=COLOURS[record.verdict.outcome.value], loc="left")
+    fig.suptitle(_wrap(title, 90), fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _wrap(text: str, width: int) -> str:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if len(line) + len(w) + 1 > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    return "\n".join(lines[: max(1, math.ceil(len(text) / width))])
