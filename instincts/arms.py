@@ -57,21 +57,54 @@ def _module_hash(module_name: str) -> str:
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def _stable(value: Any) -> Any:
+def _stable(value: Any, seen: frozenset[int] = frozenset()) -> Any:
     """A JSON-able, run-independent description of ``value``; raises TypeError if none exists."""
     if isinstance(value, _PLAIN):
-        return value if not (isinstance(value, float) and math.isnan(value)) else "nan"
+        # JSON (and the cache's strict writer) has no NaN or infinity: name them instead
+        return value if not (isinstance(value, float) and not math.isfinite(value)) else repr(value)
     if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value]
+        return [_stable(v, seen) for v in value]
     if isinstance(value, dict):
-        return {str(k): _stable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): _stable(v, seen) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"type": _qualname(type(value)), "fields": _stable(dataclasses.asdict(value))}
-    if inspect.isfunction(value) or inspect.isclass(value):
+        return {"type": _qualname(type(value)), "fields": _stable(dataclasses.asdict(value), seen)}
+    if inspect.isfunction(value):
+        return _function_identity(value, seen)
+    if inspect.isclass(value):
         return _qualname(value)
     if isinstance(value, functools.partial):
-        return {"partial": _stable(value.func), "args": _stable(value.args), "kw": _stable(value.keywords)}
+        return {"partial": _stable(value.func, seen), "args": _stable(value.args, seen),
+                "kw": _stable(value.keywords, seen)}
     raise TypeError(f"no stable identity for {type(value).__name__}")
+
+
+def _function_identity(fn: Any, seen: frozenset[int] = frozenset()) -> Any:
+    """A function's name, code and the values it closes over (recursively: a closure over a local
+    helper that itself captures ``batch`` must differ per ``batch``). Two lambdas of one scope
+    share a qualified name, so the code tells them apart."""
+    if id(fn) in seen:  # a recursive local function refers to itself
+        return {"ref": _qualname(fn)}
+    seen = seen | {id(fn)}
+    closure = [c.cell_contents for c in (fn.__closure__ or ())]
+    return {"callable": _qualname(fn), "code": _code_hash(fn.__code__), "closure": _stable(closure, seen),
+            "defaults": _stable(list(fn.__defaults__ or ()), seen),
+            "kwdefaults": _stable(fn.__kwdefaults__ or {}, seen)}
+
+
+def _code_text(code: Any) -> str:
+    consts = []
+    for c in code.co_consts:
+        if inspect.iscode(c):
+            consts.append(_code_text(c))
+        elif isinstance(c, frozenset):  # set literals: repr order follows string hashing
+            consts.append("frozenset(" + ",".join(sorted(map(repr, c))) + ")")
+        else:
+            consts.append(repr(c))
+    return f"{code.co_code.hex()}|{consts}|{code.co_names}"
+
+
+def _code_hash(code: Any) -> str:
+    return hashlib.sha256(_code_text(code).encode()).hexdigest()[:16]
 
 
 def _qualname(obj: Any) -> str:
@@ -86,12 +119,11 @@ def identity(arm: Any) -> Any | None:
             return _stable(arm)
         if isinstance(arm, functools.partial):
             return _stable(arm)
-        fn = arm if inspect.isfunction(arm) else getattr(arm, "__call__", None)
-        if inspect.ismethod(fn):
+        if inspect.isfunction(arm):
+            return _function_identity(arm)
+        if callable(arm) and inspect.ismethod(arm.__call__):  # an instance of a class with __call__
             return {"callable": _qualname(type(arm)), "state": _stable(vars(arm))}
-        closure = [c.cell_contents for c in (fn.__closure__ or ())]
-        return {"callable": _qualname(fn), "closure": _stable(closure),
-                "defaults": _stable(list(fn.__defaults__ or ())), "kwdefaults": _stable(fn.__kwdefaults__ or {})}
+        return None  # a builtin or a bound method: nothing stable to write down
     except (TypeError, ValueError, AttributeError):
         return None
 

@@ -73,7 +73,10 @@ class RunCache:
                 raise ValueError("non-finite metric")
         except Exception as exc:  # corrupt, truncated or tampered: recompute
             warnings.warn(f"corrupt run-cache entry {path} ({exc}); recomputing it", CacheWarning, stacklevel=2)
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # a folder in its place, a read-only cache: the rewrite will say so
+                pass
             self.misses += 1
             return None
         self.memory[key] = metrics
@@ -86,4 +89,8 @@ class RunCache:
         if self.root is not None:
             entry = {"schema": SCHEMA, "key": key, "identity": identity, "metrics": metrics,
                      "check": digest(metrics)}
-            write_json_atomic(self._path(key), entry)
+            try:
+                write_json_atomic(self._path(key), entry)
+            except OSError as exc:  # a full disk or read-only cache costs reuse, not the claim
+                warnings.warn(f"could not write run-cache entry {self._path(key)} ({exc}); kept in memory only",
+                              CacheWarning, stacklevel=2)

@@ -9,6 +9,7 @@ variance the effect is known exactly and the verdict is SUPPORTED or REFUTED by 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,14 +18,19 @@ from instincts import stats
 from instincts.verdict import INCONCLUSIVE, REFUTED, SUPPORTED, Outcome, Verdict, fmt
 
 
+def _is_real(value: object) -> bool:
+    """A real number, numpy scalars included (np.float32 is no subclass of float); bools are not."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def check_alpha(alpha: float) -> float:
-    if not isinstance(alpha, (int, float)) or not 0.0 < alpha < 0.5 or math.isnan(alpha):
+    if not _is_real(alpha) or not 0.0 < alpha < 0.5 or math.isnan(alpha):
         raise ValueError(f"alpha={alpha!r} is not allowed: alpha must lie in the open interval (0, 0.5)")
     return float(alpha)
 
 
 def _check_margin(name: str, value: float, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and math.isfinite(value)
+    ok = _is_real(value) and math.isfinite(value)
     ok = ok and (value >= 0 if allow_zero else value > 0)
     if not ok:
         allowed = ">= 0" if allow_zero else "> 0"

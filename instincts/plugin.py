@@ -46,7 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--claims-device", default=None, help="torch device for built-in trainers (default: auto)")
     group.addoption("--no-claims-cache", action="store_true", help="recompute every run (no disk cache)")
     group.addoption("--claims-cache-dir", default=None, help="run-cache folder (default: <rootdir>/.instincts-cache)")
-    group.addoption("--claims-json", default=None, help="where to write claims.json (default: <rootdir>/reports/claims.json)")
+    group.addoption("--claims-json", default=None,
+                    help="where to write claims.json (default: <rootdir>/reports/claims.json)")
     group.addoption("--keep-allure-results", action="store_true",
                     help="do not clear old results from --alluredir at the start of a run")
 

@@ -72,7 +72,11 @@ def slopes(matrix: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def page_pvalue(matrix: np.ndarray) -> float:
-    """Page's L test for an increasing trend across ordered levels (seeds are blocks)."""
-    if matrix.shape[0] < 2 or _degenerate(matrix.ravel()):
+    """Page's L test for an increasing trend across ordered levels (seeds are blocks).
+
+    Page's L needs at least two seeds and three levels; with fewer it is not defined (NaN),
+    and the slope test, which needs only two levels, decides alone.
+    """
+    if matrix.shape[0] < 2 or matrix.shape[1] < 3 or _degenerate(matrix.ravel()):
         return float("nan")
     return float(sps.page_trend_test(matrix).pvalue)

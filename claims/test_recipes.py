@@ -1,0 +1,103 @@
+"""Recipes and the rest ("Untitled"): if the test set were the population, could we overfit it? (RC-7)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fixtures.mixture import Mixture
+from fixtures.selection import accuracy, fit_candidates, select_on_test
+from instincts import Decreasing, Exact, Superior, claim
+from instincts.experiment import RunContext
+
+SECTION = "Recipes and the rest"
+QUESTION = "If the test set were the population, could we overfit it?"
+ANCHORS = ["Recht et al. 2019: accuracy drops of 3-15% (CIFAR-10) and 11-14% (ImageNet) on fresh test sets",
+           "Dwork et al. 2015: adaptive reuse of a holdout overfits it (Thresholdout)"]
+METHOD = ("Two-class Gaussian mixture (20 features). Per seed: 200 training points, a test set of the drawn size, "
+          "5,000 fresh points from the same distribution and 5,000 off-distribution points (mean shift, wider noise). "
+          "Candidates: ridge classifiers on random feature subsets with random penalties (a hyperparameter search); "
+          "the pick is the candidate with the best test accuracy. Paired by seed.")
+
+
+@dataclass(frozen=True)
+class TestSetPick:
+    """The candidate picked on the test set, scored on ``score``: test, fresh, offdist or gap."""
+
+    __test__ = False  # not a pytest class
+
+    test_size: int
+    candidates: int
+    score: str = "test"
+
+    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
+        key = {"test": "test_accuracy", "fresh": "fresh_accuracy", "offdist": "offdist_accuracy", "gap": "gap"}
+        fresh = context.budget.scaled(5000)
+        return [{"accuracy" if self.score != "gap" else "gap":
+                 select_on_test(s, self.test_size, self.candidates, fresh_size=fresh)[key[self.score]]}
+                for s in seeds]
+
+
+test_sizes = st.sampled_from([100, 200, 400])
+candidate_counts = st.sampled_from([25, 100])
+
+
+@claim("RC-7", "Picking the best of many configs by test accuracy inflates it: the pick scores higher on the "
+       "test set than on fresh data from the same distribution",
+       section=SECTION, question=QUESTION, anchors=ANCHORS, method=METHOD)
+@given(test_size=test_sizes, candidates=candidate_counts)
+def test_selection_on_test_set_inflates_accuracy(experiment, test_size, candidates):
+    verdict = experiment.compare(
+        TestSetPick(test_size, candidates, "test"), TestSetPick(test_size, candidates, "fresh"),
+        metric="accuracy", expect=Superior(), config={"test_size": test_size, "candidates": candidates},
+        labels=("test set (picked on)", "fresh sample"))
+    assert verdict
+
+
+@claim("RC-7", "The selection gap (test minus fresh accuracy of the pick) shrinks as the test set grows",
+       section=SECTION, question=QUESTION, anchors=ANCHORS, method=METHOD + " Test sizes 50, 200, 800.")
+@given(candidates=candidate_counts)
+def test_selection_gap_shrinks_with_test_size(experiment, candidates):
+    verdict = experiment.trend({m: TestSetPick(m, candidates, "gap") for m in (50, 200, 800)},
+                               metric="gap", expect=Decreasing(), unit="pp", config={"candidates": candidates})
+    assert verdict
+
+
+@claim("RC-7", "Off-distribution data drops the picked model further: it scores lower on shifted data than on "
+       "fresh same-distribution data",
+       section=SECTION, question=QUESTION, anchors=ANCHORS, method=METHOD)
+@given(test_size=test_sizes, candidates=candidate_counts)
+def test_off_distribution_drops_further(experiment, test_size, candidates):
+    verdict = experiment.compare(
+        TestSetPick(test_size, candidates, "fresh"), TestSetPick(test_size, candidates, "offdist"),
+        metric="accuracy", expect=Superior(), config={"test_size": test_size, "candidates": candidates},
+        labels=("fresh sample", "off-distribution"))
+    assert verdict
+
+
+def population_gap(seed: int, population: int = 400, candidates: int = 50) -> float:
+    """Pick on the whole finite population; its 'true' accuracy is recounted point by point."""
+    g = torch.Generator().manual_seed(seed)
+    world = Mixture()
+    x_tr, y_tr = world.sample(200, g)
+    x_pop, y_pop = world.sample(population, g)
+    masks = (torch.rand(candidates, world.dim, generator=g) < 0.6).double()
+    ridge = 10 ** (torch.rand(candidates, generator=g, dtype=torch.float64) * 4 - 1)
+    w = fit_candidates(x_tr.double(), y_tr, masks, ridge)
+    scores = accuracy(w, x_pop, y_pop)
+    pick = int(scores.argmax())
+    order = torch.randperm(population, generator=g)  # the population in another order, one point at a time
+    hits = sum(int(accuracy(w[pick:pick + 1], x_pop[i:i + 1], y_pop[i:i + 1])) for i in order)
+    return float(scores[pick]) - hits / population
+
+
+@claim("RC-7", "When the evaluation set is the whole finite population, the picked model's test accuracy is "
+       "its population accuracy: no selection gap",
+       section=SECTION, question=QUESTION, anchors=ANCHORS,
+       method="Finite population of 400 mixture points used as the evaluation set; 50 candidates picked on it; "
+              "the pick's accuracy recounted over the population point by point.")
+def test_population_as_test_set_has_no_gap(experiment):
+    assert experiment.exact(population_gap, expect=Exact(tol=0.0))

@@ -1,0 +1,373 @@
+"""Calibration by simulation: every expectation's error rates and power, measured.
+
+The pattern of scipy's ``test_resampling.py``: simulate thousands of experiments with numpy
+stand-ins for per-seed metrics (paired differences of 16 seeds; seeds x levels matrices for
+trends), judge each with the engine exactly as a claim would, and compare the rate of each
+outcome with what the test promises:
+
+* at the boundary null (true difference = min_effect, -margin, ±margin; zero slope) the rate of
+  SUPPORTED is alpha: ``alpha`` must lie in the 99.9% Clopper-Pearson CI of the observed rate
+  (``scipy.stats.binomtest(k, N).proportion_ci``). At the same point the opposite claim is at its
+  boundary too, so the rate of REFUTED must also be alpha;
+* under a planted effect the power (rate of SUPPORTED) must be significantly above a stated floor
+  and match the textbook power of the test (noncentral t; numerical integration for TOST),
+  and the rate of a false REFUTED must stay below alpha;
+* splitting alpha (``judge(sample, alpha=alpha / k)``) gives rates within the CI of alpha / k;
+* Exact is deterministic: every error <= tol is SUPPORTED, any error above tol is REFUTED.
+
+Every measured rate is printed in the "calibration" section of the terminal summary (see
+``tests/conftest.py``). The fast set (default) uses N = 2000 experiments per null; the slow set
+(``-m slow``) uses N = 20000 and also probes heavy-tailed (t, 5 df) and skewed (gamma)
+differences against Bradley's robustness bands. All simulations use fixed numpy seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy import stats as sps
+
+from instincts.expect import Decreasing, Equivalent, Exact, Expectation, Increasing, NonInferior, Superior
+from instincts.verdict import REFUTED, SUPPORTED, Outcome
+
+ALPHA = 0.05
+N_SEEDS = 16  # paired seeds per simulated experiment
+N_LEVELS = 5  # levels of the ordered factor in trend experiments
+N_FAST = 2000  # experiments per boundary null, default run
+N_SLOW = 20000  # experiments per boundary null, -m slow
+N_POWER = 500  # experiments per power estimate
+CONFIDENCE = 0.999  # of the binomial CI around each observed rate
+SD = 0.01  # per-seed noise: one percentage point of accuracy, the scale the claims work at
+MARGIN = 0.01  # 1pp: NonInferior and Equivalent margins
+MIN_EFFECT = 0.005  # 0.5pp: Superior's minimum effect
+POSITIONS = np.arange(N_LEVELS, dtype=float)
+SLOPE_SD = SD / math.sqrt(float(((POSITIONS - POSITIONS.mean()) ** 2).sum()))  # sd of one seed's slope
+
+
+# ---------------------------------------------------------------------------------------------
+# numpy stand-ins for per-seed metrics
+
+
+def noise(rng: np.random.Generator, shape: tuple[int, ...], dist: str) -> np.ndarray:
+    """Mean-zero noise with standard deviation SD."""
+    if dist == "normal":
+        return rng.normal(0.0, SD, shape)
+    if dist == "t5":  # heavy tails, symmetric (variance of t_5 is 5/3)
+        return rng.standard_t(5, shape) * SD / math.sqrt(5.0 / 3.0)
+    if dist.startswith("gamma"):  # right-skewed: gamma(k) has skewness 2 / sqrt(k)
+        k = float(dist.removeprefix("gamma"))
+        return (rng.gamma(k, 1.0, shape) - k) / math.sqrt(k) * SD
+    raise ValueError(dist)
+
+
+def skewness(dist: str) -> float:
+    return 2.0 / math.sqrt(float(dist.removeprefix("gamma"))) if dist.startswith("gamma") else 0.0
+
+
+def paired_differences(rng: np.random.Generator, n_sim: int, mean: float | np.ndarray,
+                       dist: str = "normal") -> np.ndarray:
+    """n_sim experiments x N_SEEDS paired differences (arm A - arm B) with the given true mean."""
+    mean = np.broadcast_to(np.asarray(mean, dtype=float), (n_sim,))[:, None]
+    return mean + noise(rng, (n_sim, N_SEEDS), dist)
+
+
+def trend_matrices(rng: np.random.Generator, n_sim: int, slope: float, dist: str = "normal") -> np.ndarray:
+    """n_sim experiments x N_SEEDS seeds x N_LEVELS levels: seed offset + slope * level + noise.
+
+    The per-seed offsets are large (5 SD) so that a test that does not pair by seed would lose.
+    """
+    offsets = rng.normal(0.7, 5 * SD, (n_sim, N_SEEDS, 1))
+    return offsets + slope * POSITIONS + noise(rng, (n_sim, N_SEEDS, N_LEVELS), dist)
+
+
+def judge_all(expect: Expectation, samples: np.ndarray, alpha: float | None = None) -> list[Outcome]:
+    return [expect.judge(sample, alpha=alpha).outcome for sample in samples]
+
+
+# ---------------------------------------------------------------------------------------------
+# rates, their binomial CIs and the printed lines
+
+
+def rate_line(label: str, what: str, k: int, n: int, target_text: str) -> tuple[str, float, float]:
+    ci = sps.binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE)
+    line = (f"{label}: {what} {k / n:.2%} ({k}/{n}), {CONFIDENCE:.1%} CI [{ci.low:.2%}, {ci.high:.2%}]; "
+            f"{target_text}")
+    return line, ci.low, ci.high
+
+
+def check_rate(log: Callable[[str], None], label: str, what: str, k: int, n: int, target: float) -> None:
+    """The observed rate k / n is compatible with ``target``: target lies in its 99.9% CI."""
+    p = sps.binomtest(k, n, target).pvalue
+    line, lo, hi = rate_line(label, what, k, n, f"alpha {target:.2%} (binomial p={p:.3g})")
+    log(line)
+    assert lo <= target <= hi, f"miscalibrated: {line}"
+
+
+def check_band(log: Callable[[str], None], label: str, what: str, k: int, n: int,
+               band: tuple[float, float], band_name: str) -> None:
+    """Robustness: the observed rate is compatible with some rate inside ``band`` (CI meets band)."""
+    line, lo, hi = rate_line(label, what, k, n, f"{band_name} band [{band[0]:.2%}, {band[1]:.2%}]")
+    log(line)
+    assert hi >= band[0] and lo <= band[1], f"outside the robustness band: {line}"
+
+
+def check_power(log: Callable[[str], None], label: str, outcomes: list[Outcome], floor: float,
+                alpha: float, theory: float | None) -> None:
+    """Power is significantly above ``floor``, matches theory, and false REFUTED stays <= alpha."""
+    n = len(outcomes)
+    counts = Counter(outcomes)
+    k = counts[SUPPORTED]
+    extra = f"floor {floor:.0%}" + (f"; theory {theory:.2%}" if theory is not None else "")
+    line, lo, hi = rate_line(f"{label} power", "SUPPORTED", k, n, extra)
+    log(line)
+    false_refuted = counts[REFUTED] / n
+    log(f"{label}: false REFUTED {false_refuted:.2%} ({counts[REFUTED]}/{n}); must be <= alpha {alpha:.0%}")
+    assert lo > floor, f"power not above its floor: {line}"
+    if theory is not None:
+        assert lo <= theory <= hi, f"power differs from theory: {line}"
+    assert false_refuted <= alpha
+
+
+# ---------------------------------------------------------------------------------------------
+# the boundary nulls, one per expectation kind
+
+
+@dataclass(frozen=True)
+class Null:
+    """An expectation and experiments simulated exactly at its boundary null."""
+
+    name: str
+    expect: Expectation
+    where: str  # the boundary, in words
+    simulate: Callable[[np.random.Generator, int, str], np.ndarray]
+    sides: tuple[tuple[str, str], ...] = ()  # sub-rates to report: (label, "first" or "second" half)
+
+
+def _equivalent_boundary(rng: np.random.Generator, n: int, dist: str) -> np.ndarray:
+    # first half at +margin, second half at -margin; SE = SD / 4 = margin / 4, so the far side
+    # of the band is 8 SE away and does not matter (its one-sided p-value is ~1e-9)
+    means = np.where(np.arange(n) < n // 2, MARGIN, -MARGIN)
+    return paired_differences(rng, n, means, dist)
+
+
+NULLS = {
+    "superior": Null("Superior(min_effect=0.5pp)", Superior(min_effect=MIN_EFFECT, alpha=ALPHA),
+                     "true diff = +0.5pp", lambda rng, n, dist: paired_differences(rng, n, MIN_EFFECT, dist)),
+    "noninferior": Null("NonInferior(margin=1pp)", NonInferior(margin=MARGIN, alpha=ALPHA),
+                        "true diff = -1pp", lambda rng, n, dist: paired_differences(rng, n, -MARGIN, dist)),
+    "equivalent": Null("Equivalent(margin=1pp)", Equivalent(margin=MARGIN, alpha=ALPHA),
+                       "true diff = ±1pp", _equivalent_boundary,
+                       sides=(("+margin half", "first"), ("-margin half", "second"))),
+    "increasing": Null("Increasing()", Increasing(alpha=ALPHA), "zero slope",
+                       lambda rng, n, dist: trend_matrices(rng, n, 0.0, dist)),
+    "decreasing": Null("Decreasing()", Decreasing(alpha=ALPHA), "zero slope",
+                       lambda rng, n, dist: trend_matrices(rng, n, 0.0, dist)),
+}
+SEEDS = {name: 1000 + i for i, name in enumerate(NULLS)}
+
+
+def run_null(kind: str, n_sim: int, dist: str, seed_offset: int = 0) -> tuple[Null, list[Outcome]]:
+    null = NULLS[kind]
+    rng = np.random.default_rng([SEEDS[kind], seed_offset, sum(map(ord, dist))])
+    return null, judge_all(null.expect, null.simulate(rng, n_sim, dist))
+
+
+def sub_rates(null: Null, outcomes: list[Outcome]) -> list[tuple[str, list[Outcome]]]:
+    half = len(outcomes) // 2
+    parts = {"first": outcomes[:half], "second": outcomes[half:]}
+    return [(label, parts[rows]) for label, rows in null.sides]
+
+
+def check_null(log: Callable[[str], None], null: Null, outcomes: list[Outcome], dist: str, alpha: float) -> None:
+    n = len(outcomes)
+    label = f"{null.name} boundary null ({null.where}, {dist}, n={N_SEEDS})"
+    counts = Counter(outcomes)
+    # log every rate before asserting any, so all of them show in the summary
+    for side, part in sub_rates(null, outcomes):
+        c = Counter(part)
+        for what in (SUPPORTED, REFUTED):
+            log(rate_line(f"  {side}", what.value, c[what], len(part), f"alpha {alpha:.2%}")[0])
+    check_rate(log, label, "SUPPORTED", counts[SUPPORTED], n, alpha)
+    check_rate(log, label, "REFUTED", counts[REFUTED], n, alpha)
+    for side, part in sub_rates(null, outcomes):
+        c = Counter(part)
+        for what in (SUPPORTED, REFUTED):
+            _, lo, hi = rate_line(side, what.value, c[what], len(part), "")
+            assert lo <= alpha <= hi, f"{null.name} {side}: {what.value} {c[what]}/{len(part)}"
+
+
+@pytest.mark.parametrize("kind", list(NULLS))
+def test_boundary_null_rates_are_alpha(kind, calibration_log):
+    """At the boundary null both SUPPORTED and REFUTED happen at rate alpha (normal differences)."""
+    null, outcomes = run_null(kind, N_FAST, "normal")
+    check_null(calibration_log, null, outcomes, "normal", ALPHA)
+
+
+def test_alpha_split_gives_alpha_over_k(calibration_log):
+    """judge(sample, alpha=alpha / k), as for a claim over k hypothesis examples, errs at rate alpha / k."""
+    k = 5
+    split = ALPHA / k
+    expect = NonInferior(margin=MARGIN, alpha=ALPHA)
+    rng = np.random.default_rng(2024)
+    outcomes = judge_all(expect, paired_differences(rng, N_FAST, -MARGIN), alpha=split)
+    counts = Counter(outcomes)
+    label = f"NonInferior(margin=1pp) boundary null, alpha split over k={k} (judged at {split:.2%})"
+    check_rate(calibration_log, label, "SUPPORTED", counts[SUPPORTED], N_FAST, split)
+    check_rate(calibration_log, label, "REFUTED", counts[REFUTED], N_FAST, split)
+
+
+# ---------------------------------------------------------------------------------------------
+# power under planted effects
+
+POWER_FLOOR = 0.80  # stated floor: each planted effect below is detected in >= 80% of experiments
+
+
+def t_power(shift: float, se_one: float, n: int, alpha: float) -> float:
+    """Power of the one-sided one-sample t test when the true mean exceeds the null by ``shift``."""
+    crit = sps.t.ppf(1.0 - alpha, n - 1)
+    return float(sps.nct.sf(crit, n - 1, shift / (se_one / math.sqrt(n))))
+
+
+def tost_power(mean: float, sd: float, n: int, margin: float, alpha: float) -> float:
+    """Power of the paired TOST for normal differences: integrate over the sample SD's chi-square law."""
+    crit = sps.t.ppf(1.0 - alpha, n - 1)
+    se = sd / math.sqrt(n)
+    df = n - 1
+
+    def given_q(q: float) -> float:
+        half = margin - crit * sd * math.sqrt(q / df) / math.sqrt(n)  # |mean_hat| < half rejects both
+        if half <= 0:
+            return 0.0
+        inside = sps.norm.cdf((half - mean) / se) - sps.norm.cdf((-half - mean) / se)
+        return float(inside * sps.chi2.pdf(q, df))
+
+    upper = (margin * math.sqrt(n) / (crit * sd)) ** 2 * df
+    return float(integrate.quad(given_q, 0.0, upper, limit=200)[0])
+
+
+def test_superior_power(calibration_log):
+    effect = MIN_EFFECT + 0.008  # true diff 1.3pp against a minimum effect of 0.5pp
+    rng = np.random.default_rng(3001)
+    outcomes = judge_all(NULLS["superior"].expect, paired_differences(rng, N_POWER, effect))
+    check_power(calibration_log, "Superior(min_effect=0.5pp), true diff +1.3pp", outcomes, POWER_FLOOR, ALPHA,
+                t_power(effect - MIN_EFFECT, SD, N_SEEDS, ALPHA))
+
+
+def test_noninferior_power(calibration_log):
+    rng = np.random.default_rng(3002)  # arms truly equal, margin 1pp
+    outcomes = judge_all(NULLS["noninferior"].expect, paired_differences(rng, N_POWER, 0.0))
+    check_power(calibration_log, "NonInferior(margin=1pp), true diff 0", outcomes, POWER_FLOOR, ALPHA,
+                t_power(MARGIN, SD, N_SEEDS, ALPHA))
+
+
+def test_equivalent_power(calibration_log):
+    rng = np.random.default_rng(3003)  # arms truly equal, margin 1pp
+    outcomes = judge_all(NULLS["equivalent"].expect, paired_differences(rng, N_POWER, 0.0))
+    check_power(calibration_log, "Equivalent(margin=1pp), true diff 0", outcomes, POWER_FLOOR, ALPHA,
+                tost_power(0.0, SD, N_SEEDS, MARGIN, ALPHA))
+
+
+@pytest.mark.parametrize("kind,slope", [("increasing", 0.0025), ("decreasing", -0.0025)])
+def test_trend_power(kind, slope, calibration_log):
+    rng = np.random.default_rng(3004 if slope > 0 else 3005)  # 0.25pp per level, 1pp noise per cell
+    outcomes = judge_all(NULLS[kind].expect, trend_matrices(rng, N_POWER, slope))
+    check_power(calibration_log, f"{NULLS[kind].name}, slope {slope * 100:+.2f}pp/level", outcomes, POWER_FLOOR,
+                ALPHA, t_power(abs(slope), SLOPE_SD, N_SEEDS, ALPHA))
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact: deterministic, no error rate at all
+
+
+def test_exact_is_deterministic(calibration_log):
+    rng = np.random.default_rng(4000)
+    n_cases = N_FAST
+    within = above = 0
+    for _ in range(n_cases):
+        n = int(rng.integers(1, 33))
+        tol = float(10.0 ** rng.uniform(-12, 0))
+        errors = rng.uniform(-tol, tol, n)
+        errors[rng.integers(n)] = tol * rng.choice([-1.0, 1.0])  # the boundary itself is within tol
+        within += Exact(tol=tol).judge(errors).outcome is SUPPORTED
+        worse = errors.copy()
+        worse[rng.integers(n)] = np.nextafter(tol, np.inf) * rng.choice([-1.0, 1.0])  # just above tol
+        verdict = Exact(tol=tol).judge(worse)
+        above += verdict.outcome is REFUTED and verdict.effect > tol
+    calibration_log(f"Exact(tol), every |error| <= tol: SUPPORTED {within / n_cases:.2%} ({within}/{n_cases})")
+    calibration_log(f"Exact(tol), one |error| one ulp above tol: REFUTED {above / n_cases:.2%} ({above}/{n_cases})")
+    assert within == n_cases
+    assert above == n_cases
+
+
+def test_exact_absorbs_floating_noise_below_tol(calibration_log):
+    rng = np.random.default_rng(4001)
+    a, b, c = rng.normal(size=(3, N_FAST, N_SEEDS))
+    rounding = (a + b) + c - (a + (b + c))  # associativity: pure float rounding, |error| ~ 1e-16
+    assert np.any(rounding != 0.0)
+    supported = sum(Exact(tol=1e-12).judge(row).outcome is SUPPORTED for row in rounding)
+    noisy_rows = [row for row in rounding if np.any(row != 0.0)]
+    refuted_at_zero = sum(Exact(tol=0.0).judge(row).outcome is REFUTED for row in noisy_rows)
+    exact_zero = Exact(tol=0.0).judge(np.zeros(N_SEEDS)).outcome
+    calibration_log(f"Exact(tol=1e-12), float rounding noise (max {np.abs(rounding).max():.1e}): "
+                    f"SUPPORTED {supported}/{N_FAST}")
+    calibration_log(f"Exact(tol=0), the same noise: REFUTED {refuted_at_zero}/{len(noisy_rows)}; "
+                    f"exact zeros: {exact_zero.value}")
+    assert supported == N_FAST
+    assert refuted_at_zero == len(noisy_rows)
+    assert exact_zero is SUPPORTED
+
+
+# ---------------------------------------------------------------------------------------------
+# slow: N = 20000 per null, and non-normal differences
+
+BRADLEY_STRINGENT = (0.9 * ALPHA, 1.1 * ALPHA)  # Bradley (1978): a robust test keeps 0.9a..1.1a
+BRADLEY_LIBERAL = (0.5 * ALPHA, 1.5 * ALPHA)  # ... or, liberally, 0.5a..1.5a
+
+SLOW_NULLS = [(kind, "normal") for kind in NULLS] + [
+    ("superior", "t5"), ("noninferior", "t5"), ("equivalent", "t5"), ("increasing", "t5"),
+    ("superior", "gamma8"), ("noninferior", "gamma8"), ("equivalent", "gamma8"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,dist", SLOW_NULLS)
+def test_boundary_null_rates_slow(kind, dist, calibration_log):
+    """N = 20000. Normal: rates within the 99.9% CI of alpha. t (5 df): within Bradley's stringent
+    band. Gamma(8) (skewness 0.71): within Bradley's liberal band (the t test leans: one side
+    conservative, the other anti-conservative)."""
+    null, outcomes = run_null(kind, N_SLOW, dist, seed_offset=1)
+    if dist == "normal":
+        check_null(calibration_log, null, outcomes, dist, ALPHA)
+        return
+    band, band_name = (BRADLEY_STRINGENT, "Bradley stringent") if dist == "t5" else (BRADLEY_LIBERAL,
+                                                                                        "Bradley liberal")
+    label = f"{null.name} boundary null ({null.where}, {dist}, skewness {skewness(dist):.2f}, n={N_SEEDS})"
+    counts = Counter(outcomes)
+    for side, part in sub_rates(null, outcomes):
+        c = Counter(part)
+        for what in (SUPPORTED, REFUTED):
+            calibration_log(rate_line(f"  {side}", what.value, c[what], len(part), band_name)[0])
+    check_band(calibration_log, label, "SUPPORTED", counts[SUPPORTED], N_SLOW, band, band_name)
+    check_band(calibration_log, label, "REFUTED", counts[REFUTED], N_SLOW, band, band_name)
+    for side, part in sub_rates(null, outcomes):
+        c = Counter(part)
+        for what in (SUPPORTED, REFUTED):
+            _, lo, hi = rate_line(side, what.value, c[what], len(part), "")
+            assert hi >= band[0] and lo <= band[1], f"{null.name} {side}: {what.value} {c[what]}/{len(part)}"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known limitation: with 16 seeds the paired t test is anti-conservative "
+                   "on one side when differences are strongly skewed (skewness >= 1): REFUTED ~9% at alpha 5%")
+def test_strong_skew_breaks_the_t_test(calibration_log):
+    null, outcomes = run_null("superior", N_SLOW, "gamma2", seed_offset=1)
+    counts = Counter(outcomes)
+    label = f"{null.name} boundary null ({null.where}, gamma2, skewness {skewness('gamma2'):.2f}, n={N_SEEDS})"
+    check_band(calibration_log, label, "SUPPORTED", counts[SUPPORTED], N_SLOW, BRADLEY_LIBERAL, "Bradley liberal")
+    check_band(calibration_log, label, "REFUTED", counts[REFUTED], N_SLOW, BRADLEY_LIBERAL, "Bradley liberal")

@@ -1,0 +1,318 @@
+"""The pytest plugin, end to end: a user's claim file, verdict outcomes, claims.json, budgets,
+Allure results, xdist, the run cache across sessions, and alpha split over hypothesis examples.
+
+Inner sessions run in-process (fast) where the only global state they touch is the hypothesis
+profile, which ``_restore_hypothesis_profile`` puts back; Allure (a process-wide listener) and
+xdist run in a subprocess.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+pytest_plugins = ["pytester"]
+
+CLAIMS = '''
+import numpy as np
+from instincts import Equivalent, Superior, claim
+
+
+def noise(seed):
+    return float(np.random.default_rng(seed).normal())
+
+
+@claim("U-1", "identical arms are equivalent", section="User", question="Are twins equal?",
+       anchors=["folklore"])
+def test_equivalent(experiment):
+    assert experiment.compare(noise, noise, metric="value", expect=Equivalent(margin=0.1))
+
+
+@claim("U-2", "a planted difference is superior", section="User", question="Does a shift show?")
+def test_superior(experiment):
+    def shifted(seed):
+        return noise(seed) + 0.5 + 0.3 * float(np.random.default_rng(seed + 99).normal())
+    assert experiment.compare(shifted, noise, metric="value", expect=Superior(), config={"shift": 0.5})
+
+
+@claim("U-3", "independent noise is superior")
+def test_inconclusive(experiment):
+    def other(seed):
+        return float(np.random.default_rng(seed + 1000).normal())
+    assert experiment.compare(other, noise, metric="value", expect=Superior())
+
+
+@claim("U-4", "a worse arm is superior")
+def test_refuted(experiment):
+    assert experiment.compare(lambda s: noise(s) - 1, noise, metric="value", expect=Superior())
+
+
+@claim("U-5", "a worse arm is superior (no assert)")
+def test_refuted_no_assert(experiment):
+    experiment.compare(lambda s: noise(s) - 1, noise, metric="value", expect=Superior())
+
+
+@claim("U-6", "independent noise is superior (no assert)")
+def test_inconclusive_no_assert(experiment):
+    def other(seed):
+        return float(np.random.default_rng(seed + 1000).normal())
+    experiment.compare(other, noise, metric="value", expect=Superior())
+'''
+
+EXPECTED = {"U-1": "SUPPORTED", "U-2": "SUPPORTED", "U-3": "INCONCLUSIVE", "U-4": "REFUTED",
+            "U-5": "REFUTED", "U-6": "INCONCLUSIVE"}
+FIELDS = ("id", "statement", "section", "verdict", "effect", "ci", "p", "n", "seeds_used", "budget",
+          "device", "duration_s", "versions")
+
+
+@pytest.fixture(autouse=True)
+def _restore_hypothesis_profile():
+    """An in-process inner session loads its budget's hypothesis profile; put ours back."""
+    name = settings.get_current_profile_name()
+    yield
+    settings.load_profile(name)
+
+
+def claims_of(path: Path) -> dict[str, dict]:
+    doc = json.loads(path.read_text())
+    return {c["id"]: c for c in doc["claims"]}
+
+
+def allure_results(alluredir: Path) -> dict[str, dict]:
+    """Allure results by claim id (the story label)."""
+    out = {}
+    for path in alluredir.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        labels = {label["name"]: label["value"] for label in result["labels"]}
+        out[labels.get("story", result["name"])] = result
+    return out
+
+
+def test_verdicts_become_test_outcomes(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=CLAIMS)
+    result = pytester.runpytest_inprocess("--claims-json", "claims.json")
+    assert result.parseoutcomes() == {"passed": 2, "failed": 2, "inconclusive": 2}
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    # a REFUTED assert fails with the verdict; an unasserted REFUTED verdict fails by the plugin
+    result.stdout.fnmatch_lines(["*AssertionError: assert <Verdict REFUTED — A superior to B by > 0.000: diff -1.000*",
+                                 "*claim U-5 REFUTED — A superior to B by > 0.000: diff -1.000, 90% CI*"])
+    assert "FAILED test_user.py::test_refuted_no_assert - claim U-5 REFUTED" in out
+    # the terminal summary lists every claim with its verdict line
+    result.stdout.fnmatch_lines(["*claims (smoke budget, cpu)*", "U-1 * SUPPORTED *equivalent within*",
+                                 "U-3 * INCONCLUSIVE *", "*inconclusive: 2  refuted: 2  supported: 2*"])
+    claims = claims_of(pytester.path / "claims.json")
+    assert {k: c["verdict"] for k, c in claims.items()} == EXPECTED
+
+
+def test_inconclusive_is_its_own_outcome_and_fails_when_strict(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=CLAIMS)
+    result = pytester.runpytest_inprocess("-k", "inconclusive")
+    assert result.ret == pytest.ExitCode.OK
+    assert result.parseoutcomes() == {"inconclusive": 2, "deselected": 4}
+    result.stdout.fnmatch_lines(["test_user.py II*", "U-3 * INCONCLUSIVE * A superior to B by > 0.000: *, p=0.65",
+                                 "*4 deselected, 2 inconclusive in*"])
+
+    strict = pytester.runpytest_inprocess("-k", "inconclusive", "--strict-claims")
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    assert strict.parseoutcomes() == {"failed": 2, "deselected": 4}
+    strict.stdout.fnmatch_lines(["*claim U-6 INCONCLUSIVE (--strict-claims) — A superior to B*"])
+
+
+def test_claims_json_fields(pytester: pytest.Pytester, tmp_path: Path):
+    pytester.makepyfile(test_user=CLAIMS)
+    target = tmp_path / "deep" / "claims.json"
+    pytester.runpytest_inprocess("--claims-json", str(target))
+    doc = json.loads(target.read_text())
+    assert doc["meta"]["budget"] == "smoke" and doc["meta"]["device"] == "cpu"
+    assert "torch" in doc["meta"]["environment"]
+    claims = {c["id"]: c for c in doc["claims"]}
+    assert list(claims) == sorted(EXPECTED)
+    for cid, c in claims.items():
+        missing = [f for f in FIELDS if f not in c]
+        assert not missing, f"{cid} lacks {missing}"
+        assert c["verdict"] == EXPECTED[cid]
+        assert c["n"] == 12 and c["seeds_used"] == 12 and c["budget"] == "smoke" and c["device"] == "cpu"
+        assert len(c["ci"]) == 2 and c["ci"][0] <= c["effect"] <= c["ci"][1]
+        assert set(c["versions"]) >= {"instincts", "torch"} and c["duration_s"] >= 0
+    assert claims["U-1"]["statement"] == "identical arms are equivalent"
+    assert claims["U-1"]["section"] == "User" and claims["U-1"]["anchors"] == ["folklore"]
+    assert claims["U-1"]["effect"] == 0.0
+    assert claims["U-2"]["effect"] > 0.3 and claims["U-2"]["p"] < 0.05
+    assert claims["U-4"]["effect"] == pytest.approx(-1.0)
+
+
+def test_an_arm_that_raises_is_an_error_in_claims_json(pytester: pytest.Pytester):
+    pytester.makepyfile(test_bad='''
+        from instincts import Superior, claim
+
+        @claim("B-1", "a claim with a broken arm")
+        def test_bad(experiment):
+            experiment.compare(42, lambda s: 0.0, metric="value", expect=Superior())
+    ''')
+    result = pytester.runpytest_inprocess("--claims-json", "c.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*TypeError: arm_a=42 is neither a config*"])
+    c = claims_of(pytester.path / "c.json")["B-1"]
+    assert c["verdict"] == "ERROR" and "arm_a=42" in c["error"]
+
+
+def test_unknown_budget_is_a_usage_error(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=CLAIMS)
+    result = pytester.runpytest_inprocess("--budget", "bogus")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown budget 'bogus': choose one of smoke, standard, full*"])
+
+
+def test_standard_budget_uses_more_seeds(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=CLAIMS)
+    result = pytester.runpytest_inprocess("--budget", "standard", "-k", "test_equivalent or test_superior",
+                                          "--claims-json", "c.json")
+    result.assert_outcomes(passed=2, deselected=4)
+    result.stdout.fnmatch_lines(["*claims (standard budget, cpu)*"])
+    claims = claims_of(pytester.path / "c.json")
+    assert {c["n"] for c in claims.values()} == {24}
+    assert {c["budget"] for c in claims.values()} == {"standard"}
+
+
+def check_allure(alluredir: Path) -> None:
+    results = allure_results(alluredir)
+    assert set(results) == set(EXPECTED)
+    statuses = {cid: r["status"] for cid, r in results.items()}
+    assert statuses == {"U-1": "passed", "U-2": "passed", "U-3": "skipped", "U-4": "failed",
+                        "U-5": "failed", "U-6": "skipped"}
+    r = results["U-2"]
+    assert r["name"] == "a planted difference is superior"
+    labels = {(label["name"], label["value"]) for label in r["labels"]}
+    assert {("epic", "User"), ("feature", "Does a shift show?"), ("story", "U-2"), ("tag", "supported")} <= labels
+    params = {p["name"]: p for p in r["parameters"]}
+    assert params["config 1"]["value"] == "'shift=0.5'" and not params["config 1"].get("excluded")
+    for name in ("verdict", "effect", "ci", "p", "n"):
+        assert params[name]["excluded"] is True, name
+    assert params["verdict"]["value"] == "'SUPPORTED'"
+    assert "**U-2**" in r["description"]
+    types = sorted(a["type"] for a in r["attachments"])
+    assert types == ["application/json", "image/png", "text/csv"]
+    files = {a["type"]: alluredir / a["source"] for a in r["attachments"]}
+    assert files["image/png"].read_bytes().startswith(b"\x89PNG")
+    assert files["text/csv"].read_text().splitlines()[0] == "comparison,config,metric,seed,column,value"
+    verdict = json.loads(files["application/json"].read_text())
+    assert verdict["verdict"] == "SUPPORTED" and len(verdict["records"][0]["values"]) == 12
+    env = (alluredir / "environment.properties").read_text()
+    assert "budget=smoke" in env and "torch=" in env
+
+
+def test_allure_results(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=CLAIMS)
+    alluredir = pytester.path / "allure"
+    alluredir.mkdir()
+    (alluredir / "old-result.json").write_text("{}")  # a previous run's result is cleared
+    result = pytester.runpytest_subprocess("--alluredir", str(alluredir), "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert not (alluredir / "old-result.json").exists()
+    check_allure(alluredir)
+
+
+def test_xdist_workers_report_to_the_controller(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=CLAIMS)
+    alluredir = pytester.path / "allure"
+    result = pytester.runpytest_subprocess("-n", "2", "--claims-json", "c.json", "--alluredir", str(alluredir),
+                                           "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.parseoutcomes() == {"passed": 2, "failed": 2, "inconclusive": 2}
+    result.stdout.fnmatch_lines(["*claims (smoke budget, cpu)*", "*inconclusive: 2  refuted: 2  supported: 2*"])
+    claims = claims_of(pytester.path / "c.json")
+    assert {k: c["verdict"] for k, c in claims.items()} == EXPECTED
+    assert all(c["n"] == 12 for c in claims.values())
+    check_allure(alluredir)
+
+
+COUNTED = '''
+import numpy as np
+import torch
+from pathlib import Path
+from instincts import Superior, claim
+
+LOG = Path(__file__).with_name("calls.log")
+
+
+def noisy(seed, shift):
+    value = float(torch.randn(()).item() + np.random.normal()) + shift  # seeded by the engine
+    with LOG.open("a") as fh:
+        fh.write(f"{seed} {shift} {value!r}\\n")
+    return value
+
+
+@claim("C-1", "a shifted arm is superior")
+def test_counted(experiment):
+    assert experiment.compare(lambda s: noisy(s, 1.0), lambda s: noisy(s, 0.0), metric="value",
+                              expect=Superior())
+'''
+
+
+def test_same_run_twice_is_identical_and_cached(pytester: pytest.Pytester):
+    pytester.makepyfile(test_counted=COUNTED)
+    log = pytester.path / "calls.log"
+
+    def run(*args: str) -> dict:
+        result = pytester.runpytest_inprocess("--claims-json", "c.json", *args)
+        result.assert_outcomes(passed=1)
+        claim = claims_of(pytester.path / "c.json")["C-1"]
+        return {k: claim[k] for k in ("verdict", "effect", "ci", "p", "n")}
+
+    first = run()
+    calls = log.read_text().splitlines()
+    assert len(calls) == 24  # two arms x 12 seeds
+    assert list((pytester.path / ".instincts-cache").rglob("*.json"))
+
+    second = run()
+    assert second == first
+    assert log.read_text().splitlines() == calls, "the second run should come from the disk cache"
+
+    third = run("--no-claims-cache")
+    assert third == first
+    recomputed = log.read_text().splitlines()[24:]
+    assert recomputed == calls, "recomputing gives the same per-seed numbers"
+
+
+GIVEN = '''
+import numpy as np
+from hypothesis import given, settings, strategies as st
+from instincts import Superior, claim
+
+
+def train(seed, batch):
+    return float(np.random.default_rng(seed).normal()) + batch
+
+
+@claim("H-1", "a bigger batch scores more")
+@given(batch=st.sampled_from([1, 2, 3]))
+def test_profile_examples(experiment, batch):
+    # two lambdas of one scope over the same `batch`: their cache identities must differ
+    assert experiment.compare(lambda s: train(s, batch + 1), lambda s: train(s, batch), metric="value",
+                              expect=Superior(), config={"batch": batch})
+
+
+@claim("H-2", "a bigger batch scores more, four examples")
+@settings(max_examples=4)
+@given(batch=st.integers(1, 50))
+def test_four_examples(experiment, batch):
+    assert experiment.compare(lambda s: train(s, batch + 1), lambda s: train(s, batch), metric="value",
+                              expect=Superior(), config={"batch": batch})
+'''
+
+
+def test_hypothesis_examples_split_alpha(pytester: pytest.Pytester):
+    pytester.makepyfile(test_given=GIVEN)
+    result = pytester.runpytest_inprocess("--claims-json", "c.json")
+    result.assert_outcomes(passed=2)
+    claims = claims_of(pytester.path / "c.json")
+    assert claims["H-1"]["alpha"] == pytest.approx(0.05 / 2)  # smoke: max_examples=2
+    assert claims["H-2"]["alpha"] == pytest.approx(0.05 / 4)
+    for c in claims.values():
+        assert c["verdict"] == "SUPPORTED" and c["effect"] == pytest.approx(1.0)
+        assert c["comparisons"] == len(c["parts"]) >= 2
+        assert c["seeds_used"] == 12 * c["comparisons"]
+        assert len({json.dumps(p["config"]) for p in c["parts"]}) == c["comparisons"]
+        assert all(p["verdict"] == "SUPPORTED" for p in c["parts"])

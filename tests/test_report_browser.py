@@ -1,0 +1,173 @@
+"""End to end: a tiny claims session -> the pinned single-file Allure report -> headless Chromium.
+
+The report must render from disk, offline, with the claim's statement as the title and its
+verdict; the verdict categories of allurerc.mjs must show up. A screenshot of the claim's page
+goes to reports/report-screenshot.png for humans.
+
+Needs Chromium (Debian package ``chromium``) and the pinned toolchain (``npm ci``; made on demand
+when npm is on PATH). Without them the tests skip, unless INSTINCTS_REQUIRE_BROWSER=1 (CI), where
+they fail. Select or deselect them with ``-k report_browser``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+import claims.test_batch_size as batch_size_claims
+from instincts.htmlreport import make_report, toolchain_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / "reports" / "report-screenshot.png"
+WINDOW = (1400, 1000)
+CLAIM = batch_size_claims.test_odd_batch_sizes_generalize_as_well_as_even._instincts_claim  # BS-1
+ALLURE_STATUS = {"SUPPORTED": "Passed", "REFUTED": "Failed", "INCONCLUSIVE": "Skipped"}
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--no-first-run", "--disable-quic", "--virtual-time-budget=10000"]
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("INSTINCTS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (INSTINCTS_REQUIRE_BROWSER=1 requires the browser test)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    for candidate in ("chromium", "chromium-browser", "/usr/bin/chromium"):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    _unavailable("chromium not found (Debian: apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module")
+def toolchain() -> None:
+    problem = toolchain_problem(ROOT)
+    if problem is not None and shutil.which("npm") is None:
+        _unavailable(f"the pinned Allure toolchain is not installed ({problem}) and npm is not on PATH "
+                     f"(apt-get install -y npm; npm ci)")
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, chromium, toolchain) -> dict:
+    """Run BS-1 at the smoke budget in a fresh pytest process; its Allure results and claims.json."""
+    out = tmp_path_factory.mktemp("claims-session")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST")) and k != "PYTEST_ADDOPTS"}
+    cmd = [sys.executable, "-m", "pytest", "claims/test_batch_size.py", "-q", "-p", "no:cacheprovider",
+           "--budget", "smoke", "--alluredir", str(out / "results"), "--claims-json", str(out / "claims.json")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode in (0, 1), f"claims session broke (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    claims = json.loads((out / "claims.json").read_text())["claims"]
+    (entry,) = [c for c in claims if c["id"] == CLAIM.id]
+    return {"results": out / "results", "verdict": entry["verdict"], "dir": out}
+
+
+def _browse(chromium: str, url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def _dom_text(chromium: str, url: str, profile: Path) -> str:
+    """The rendered page's visible text (scripts and styles dropped, entities decoded, spaces collapsed)."""
+    proc = _browse(chromium, url, profile, "--dump-dom")
+    assert proc.returncode == 0, f"chromium --dump-dom failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", proc.stdout, flags=re.S | re.I)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
+
+
+def _test_result_id(report: Path, name: str) -> str:
+    by_id = json.loads((report.parent / "test-results.json").read_text())["byId"]
+    ids = [tid for tid, tr in by_id.items() if tr["name"] == name]
+    assert ids, f"no test result titled {name!r} in {report.parent / 'test-results.json'}"
+    return ids[0]
+
+
+def _assert_offline(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    remote = re.findall(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["']?(?:https?:)?//[^"' >]+""", text)
+    assert not remote, f"the single-file report loads remote resources: {remote[:3]}"
+    assert "googletagmanager" not in text
+
+
+def test_report_renders_claim_in_browser(session, chromium, tmp_path):
+    report = make_report(session["results"], tmp_path / "allure-report", ROOT, history=tmp_path / "history.jsonl")
+    assert report.name == "index.html" and report.is_file()
+    assert sorted(p.name for p in report.parent.iterdir() if p.suffix in (".html", ".js", ".css")) == ["index.html"]
+    _assert_offline(report)
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 1
+
+    url = f"{report.as_uri()}#/{_test_result_id(report, CLAIM.statement)}"
+    text = _dom_text(chromium, url, tmp_path / "profile-dom")
+    verdict = session["verdict"]
+    assert CLAIM.statement in text, f"claim title not rendered; page text starts: {text[:1500]}"
+    assert ALLURE_STATUS[verdict] in text, f"status {ALLURE_STATUS[verdict]!r} not rendered: {text[:1500]}"
+    assert verdict in text, f"verdict {verdict} not rendered: {text[:1500]}"
+    assert CLAIM.question in text and CLAIM.id in text  # feature and story labels
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    proc = _browse(chromium, url, tmp_path / "profile-shot", f"--screenshot={SCREENSHOT}",
+                   f"--window-size={WINDOW[0]},{WINDOW[1]}")
+    assert proc.returncode == 0 and SCREENSHOT.is_file(), f"no screenshot:\n{proc.stderr[-3000:]}"
+    header = SCREENSHOT.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == WINDOW
+
+
+def _result(name: str, status: str, message: str | None, tag: str | None) -> dict:
+    """A minimal allure-pytest result file shaped like a claim's (labels, verdict tag, message)."""
+    labels = [{"name": "epic", "value": "Synthetic"}, {"name": "feature", "value": "Do categories work?"},
+              {"name": "story", "value": name}, {"name": "framework", "value": "pytest"}]
+    result = {"uuid": str(uuid.uuid4()), "historyId": uuid.uuid4().hex, "testCaseId": uuid.uuid4().hex,
+              "name": name, "fullName": f"synthetic#{name}", "status": status, "stage": "finished",
+              "start": 1_700_000_000_000, "stop": 1_700_000_001_000,
+              "labels": labels + ([{"name": "tag", "value": tag}] if tag else [])}
+    if message is not None:
+        result["statusDetails"] = {"message": message, "trace": message}
+    return result
+
+
+def test_report_shows_verdict_categories_in_browser(chromium, toolchain, tmp_path):
+    """allurerc.mjs's categories, as the verdict plugin's outcomes reach Allure (message or tag label)."""
+    results = tmp_path / "results"
+    results.mkdir()
+    cases = [
+        ("Claim refuted", "refuted claim with message", "failed",
+         "AssertionError: assert <Verdict REFUTED — equivalent within ±1.0pp: diff +3.0pp>", "refuted"),
+        ("Claim refuted", "refuted claim by tag only", "failed", None, "refuted"),
+        ("Claim inconclusive", "inconclusive claim", "skipped", "INCONCLUSIVE — equivalent within ±1.0pp: ...",
+         "inconclusive"),
+        ("Claim inconclusive", "strict inconclusive claim", "failed",
+         "claim X-1 INCONCLUSIVE (--strict-claims) — ...", "inconclusive"),
+        ("Infrastructure error", "broken claim", "broken", "RuntimeError: CUDA error: out of memory", None),
+        ("Infrastructure error", "failure outside the verdict", "failed", "KeyError: 'test_accuracy'", None),
+        (None, "supported claim", "passed", None, "supported"),
+    ]
+    for _, name, status, message, tag in cases:
+        r = _result(name, status, message, tag)
+        (results / f"{r['uuid']}-result.json").write_text(json.dumps(r))
+    report = make_report(results, tmp_path / "allure-report", ROOT, history=tmp_path / "history.jsonl")
+
+    text = _dom_text(chromium, f"{report.as_uri()}#/categories", tmp_path / "profile")
+    categories = ["Claim refuted", "Claim inconclusive", "Infrastructure error"]
+    for category in categories:
+        assert category in text, f"category {category!r} not rendered: {text[:2000]}"
+    bounds = [text.index(c) for c in categories] + [len(text)]
+    for category, name, *_ in cases:
+        if category is None:
+            assert name not in text, f"{name!r} must not be in any category"
+            continue
+        i = categories.index(category)
+        assert name in text[bounds[i]:bounds[i + 1]], f"{name!r} not listed under {category!r}: {text[:2000]}"
