@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 N ?= auto
 
-.PHONY: setup claims test lint clean
+.PHONY: setup claims test gate report lint clean
 
 setup: $(VENV)/.installed
 
@@ -18,7 +18,18 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 claims: setup
-	$(PY) -m pytest claims -n $(N)
+	$(PY) -m pytest claims -n $(N); status=$$?; $(MAKE) --no-print-directory report; exit $$status
+
+# Smoke runs are deterministic on one machine; across CPUs an image or two may flip in training,
+# so effects may drift by up to 1pp before the gate calls it a regression (verdict flips always count).
+gate: setup
+	$(VENV)/bin/instincts gate --baseline reports/baseline/smoke.json --current reports/claims.json --tolerance 0.01
+
+report: setup node_modules/.package-lock.json
+	$(VENV)/bin/instincts report
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
 
 test: setup
 	$(PY) -m pytest -n $(N) -m "not slow"

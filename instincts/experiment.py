@@ -164,9 +164,11 @@ class Experiment:
         record = Record(kind=kind, metric=metric, seeds=list(seeds), labels=labels,
                         values=np.asarray(matrix).tolist(), arms=arms, verdict=verdict,
                         config=dict(config or {}), seconds=time.perf_counter() - start)
-        # hypothesis replays a failing example once more: keep one record per identical comparison
-        self.records = [r for r in self.records if (r.kind, r.metric, r.arms, r.config) !=
-                        (kind, metric, arms, record.config)]
+        # hypothesis replays a failing example once more: keep one record per identical comparison.
+        # The data belong to the key: callables describe by name only, so two examples (or a loop)
+        # without config= look alike, and dropping one of them would hide its verdict.
+        self.records = [r for r in self.records if (r.kind, r.metric, r.arms, r.config, r.seeds, r.values) !=
+                        (kind, metric, arms, record.config, record.seeds, record.values)]
         self.records.append(record)
         return verdict
 

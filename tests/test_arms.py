@@ -215,7 +215,7 @@ def test_describe():
 
 # -- clear errors --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", [42, "model", None, Toy, [module_level]], ids=repr)
+@pytest.mark.parametrize("bad", [42, "model", None, Toy, [module_level]], ids=["int", "str", "None", "class", "list"])
 def test_arm_neither_config_nor_callable(exp: Experiment, bad):
     with pytest.raises(TypeError, match="is neither a config") as info:
         exp.compare(module_level, bad, metric="value", expect=Superior())

@@ -316,3 +316,45 @@ def test_hypothesis_examples_split_alpha(pytester: pytest.Pytester):
         assert c["seeds_used"] == 12 * c["comparisons"]
         assert len({json.dumps(p["config"]) for p in c["parts"]}) == c["comparisons"]
         assert all(p["verdict"] == "SUPPORTED" for p in c["parts"])
+
+
+EVERY_PART = '''
+import numpy as np
+from hypothesis import given, strategies as st
+from instincts import Superior, claim
+
+
+def noise(seed):
+    return float(np.random.default_rng(seed).normal())
+
+
+@claim("P-1", "every shift is superior (a loop, no config=)")
+def test_loop(experiment):
+    for shift in (-1.0, 1.0):
+        experiment.compare(lambda s: noise(s) + shift, noise, metric="value", expect=Superior())
+
+
+@claim("P-2", "every shift is superior (examples, no config=, no assert)")
+@given(shift=st.sampled_from([-1.0, 1.0]))
+def test_examples(experiment, shift):
+    experiment.compare(lambda s: noise(s) + shift, noise, metric="value", expect=Superior())
+
+
+@claim("P-3", "every shift is superior (examples, asserted)")
+@given(shift=st.sampled_from([1.0, -1.0]))
+def test_asserted(experiment, shift):
+    assert experiment.compare(lambda s: noise(s) + shift, noise, metric="value", expect=Superior())
+'''
+
+
+def test_every_comparison_counts(pytester: pytest.Pytester):
+    """Comparisons that look alike (a callable's name, no config=) are separate parts of the claim;
+    only hypothesis's replay of the failing example is the same comparison again."""
+    pytester.makepyfile(test_parts=EVERY_PART)
+    result = pytester.runpytest_inprocess("--claims-json", "c.json")
+    result.assert_outcomes(failed=3)
+    claims = claims_of(pytester.path / "c.json")
+    for c in claims.values():
+        assert c["verdict"] == "REFUTED" and c["effect"] == pytest.approx(-1.0)
+        assert c["comparisons"] == 2 and c["seeds_used"] == 24
+        assert sorted(p["verdict"] for p in c["parts"]) == ["REFUTED", "SUPPORTED"]
