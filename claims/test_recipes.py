@@ -41,6 +41,14 @@ class TestSetPick:
                 for s in seeds]
 
 
+def pick_scores_higher(experiment, test_size: int, candidates: int, a: tuple[str, str], b: tuple[str, str]):
+    """The pick's accuracy on set A is superior to its accuracy on set B, paired by seed."""
+    return experiment.compare(
+        TestSetPick(test_size, candidates, a[0]), TestSetPick(test_size, candidates, b[0]),
+        metric="accuracy", expect=Superior(), config={"test_size": test_size, "candidates": candidates},
+        labels=(a[1], b[1]))
+
+
 test_sizes = st.sampled_from([100, 200, 400])
 candidate_counts = st.sampled_from([25, 100])
 
@@ -50,11 +58,8 @@ candidate_counts = st.sampled_from([25, 100])
        section=SECTION, question=QUESTION, anchors=ANCHORS, method=METHOD)
 @given(test_size=test_sizes, candidates=candidate_counts)
 def test_selection_on_test_set_inflates_accuracy(experiment, test_size, candidates):
-    verdict = experiment.compare(
-        TestSetPick(test_size, candidates, "test"), TestSetPick(test_size, candidates, "fresh"),
-        metric="accuracy", expect=Superior(), config={"test_size": test_size, "candidates": candidates},
-        labels=("test set (picked on)", "fresh sample"))
-    assert verdict
+    assert pick_scores_higher(experiment, test_size, candidates, ("test", "test set (picked on)"),
+                              ("fresh", "fresh sample"))
 
 
 @claim("RC-7", "The selection gap (test minus fresh accuracy of the pick) shrinks as the test set grows",
@@ -71,11 +76,8 @@ def test_selection_gap_shrinks_with_test_size(experiment, candidates):
        section=SECTION, question=QUESTION, anchors=ANCHORS, method=METHOD)
 @given(test_size=test_sizes, candidates=candidate_counts)
 def test_off_distribution_drops_further(experiment, test_size, candidates):
-    verdict = experiment.compare(
-        TestSetPick(test_size, candidates, "fresh"), TestSetPick(test_size, candidates, "offdist"),
-        metric="accuracy", expect=Superior(), config={"test_size": test_size, "candidates": candidates},
-        labels=("fresh sample", "off-distribution"))
-    assert verdict
+    assert pick_scores_higher(experiment, test_size, candidates, ("fresh", "fresh sample"),
+                              ("offdist", "off-distribution"))
 
 
 def population_gap(seed: int, population: int = 400, candidates: int = 50) -> float:

@@ -11,7 +11,6 @@ from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
-from statsmodels.stats.weightstats import ttost_paired
 
 Alternative = Literal["greater", "less"]
 
@@ -26,7 +25,7 @@ def as_sample(values: object, name: str = "values", min_n: int = 2) -> np.ndarra
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         raise ValueError(
-            f"{name} has non-finite values ({arr[bad[0]]!r} at seed index {bad[0]}); "
+            f"{name} has non-finite values ({float(arr[bad[0]])!r} at seed index {bad[0]}); "
             "a metric must be a finite number for every seed"
         )
     return arr
@@ -61,6 +60,8 @@ def tost(d: np.ndarray, low: float, high: float) -> tuple[float, float, float]:
         p_high = t_pvalue(d, high, "less")
         return max(p_low, p_high), p_low, p_high
     zeros = np.zeros_like(d)
+    from statsmodels.stats.weightstats import ttost_paired  # imported late: ~1 s at start-up
+
     p, (_, p_low, _), (_, p_high, _) = ttost_paired(d, zeros, low, high)
     return float(p), float(p_low), float(p_high)
 
