@@ -172,7 +172,11 @@ class Increasing(Expectation):
         matrix = np.asarray(sample, dtype=float)
         if matrix.ndim != 2 or matrix.shape[1] < 2:
             raise ValueError(f"a trend needs a seeds x levels matrix with >= 2 levels, got shape {matrix.shape}")
-        stats.as_sample(matrix.ravel(), "trend values")
+        bad = np.argwhere(~np.isfinite(matrix))
+        if bad.size:  # name the seed and the level, not an index into the flattened matrix
+            i, j = (int(v) for v in bad[0])
+            raise ValueError(f"trend values has non-finite values ({float(matrix[i, j])!r} at seed index {i}, "
+                             f"level index {j}); a metric must be a finite number for every seed and level")
         s = stats.as_sample(stats.slopes(matrix, np.arange(matrix.shape[1], dtype=float)), "slopes")
         signed = s * self.sign
         p_claim = stats.t_pvalue(signed, 0.0, "greater")

@@ -4,13 +4,20 @@
 report (``user_properties``), so the lines travel from pytest-xdist workers to the controller;
 ``pytest_terminal_summary`` prints them all in a "calibration" section at the end of the run,
 without ``-s`` and with ``-n``.
+
+Tests marked ``slow`` (calibration with 20,000 simulations per null) are skipped unless the
+``-m`` expression names them: ``pytest tests -m slow`` runs them, a plain ``pytest tests`` runs
+the fast set only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+
+HERE = Path(__file__).parent
 
 CALIBRATION = "calibration"
 
@@ -26,6 +33,15 @@ def calibration_log(record_property) -> Callable[[str], None]:
         record_property(CALIBRATION, line)
 
     return log
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "slow" in (config.getoption("markexpr", "") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow calibration (N=20000 per null): run with -m slow")
+    for item in items:
+        if item.get_closest_marker("slow") and HERE in item.path.parents:
+            item.add_marker(skip)
 
 
 def _calibration_lines(terminalreporter) -> list[tuple[str, str, str]]:

@@ -101,20 +101,37 @@ def rate_line(label: str, what: str, k: int, n: int, target_text: str) -> tuple[
     return line, ci.low, ci.high
 
 
-def check_rate(log: Callable[[str], None], label: str, what: str, k: int, n: int, target: float) -> None:
-    """The observed rate k / n is compatible with ``target``: target lies in its 99.9% CI."""
-    p = sps.binomtest(k, n, target).pvalue
-    line, lo, hi = rate_line(label, what, k, n, f"alpha {target:.2%} (binomial p={p:.3g})")
-    log(line)
-    assert lo <= target <= hi, f"miscalibrated: {line}"
+@dataclass(frozen=True)
+class Rate:
+    """An observed rate k / n and what it must be compatible with: ``target`` (exact calibration,
+    target inside the rate's 99.9% CI) or ``band`` (robustness: the CI meets the band)."""
+
+    label: str
+    what: str
+    k: int
+    n: int
+    target: float | None = None
+    band: tuple[float, float] | None = None
+    band_name: str = ""
+
+    def judged(self) -> tuple[str, bool]:
+        if self.target is not None:
+            p = sps.binomtest(self.k, self.n, self.target).pvalue
+            text = f"alpha {self.target:.2%} (binomial p={p:.3g})"
+        else:
+            text = f"{self.band_name} band [{self.band[0]:.2%}, {self.band[1]:.2%}]"
+        line, lo, hi = rate_line(self.label, self.what, self.k, self.n, text)
+        ok = lo <= self.target <= hi if self.target is not None else hi >= self.band[0] and lo <= self.band[1]
+        return line, ok
 
 
-def check_band(log: Callable[[str], None], label: str, what: str, k: int, n: int,
-               band: tuple[float, float], band_name: str) -> None:
-    """Robustness: the observed rate is compatible with some rate inside ``band`` (CI meets band)."""
-    line, lo, hi = rate_line(label, what, k, n, f"{band_name} band [{band[0]:.2%}, {band[1]:.2%}]")
-    log(line)
-    assert hi >= band[0] and lo <= band[1], f"outside the robustness band: {line}"
+def check_rates(log: Callable[[str], None], rates: list[Rate]) -> None:
+    """Log every rate first (so all show in the summary), then fail on any that is off."""
+    judged = [rate.judged() for rate in rates]
+    for line, _ in judged:
+        log(line)
+    off = [line for line, ok in judged if not ok]
+    assert not off, "rates off:\n" + "\n".join(off)
 
 
 def check_power(log: Callable[[str], None], label: str, outcomes: list[Outcome], floor: float,
@@ -184,29 +201,23 @@ def sub_rates(null: Null, outcomes: list[Outcome]) -> list[tuple[str, list[Outco
     return [(label, parts[rows]) for label, rows in null.sides]
 
 
-def check_null(log: Callable[[str], None], null: Null, outcomes: list[Outcome], dist: str, alpha: float) -> None:
-    n = len(outcomes)
-    label = f"{null.name} boundary null ({null.where}, {dist}, n={N_SEEDS})"
-    counts = Counter(outcomes)
-    # log every rate before asserting any, so all of them show in the summary
-    for side, part in sub_rates(null, outcomes):
-        c = Counter(part)
-        for what in (SUPPORTED, REFUTED):
-            log(rate_line(f"  {side}", what.value, c[what], len(part), f"alpha {alpha:.2%}")[0])
-    check_rate(log, label, "SUPPORTED", counts[SUPPORTED], n, alpha)
-    check_rate(log, label, "REFUTED", counts[REFUTED], n, alpha)
-    for side, part in sub_rates(null, outcomes):
-        c = Counter(part)
-        for what in (SUPPORTED, REFUTED):
-            _, lo, hi = rate_line(side, what.value, c[what], len(part), "")
-            assert lo <= alpha <= hi, f"{null.name} {side}: {what.value} {c[what]}/{len(part)}"
+def null_rates(null: Null, outcomes: list[Outcome], dist: str, **expected) -> list[Rate]:
+    """SUPPORTED and REFUTED rates, overall and per reported half, each with what it must match."""
+    label = f"{null.name} boundary null ({null.where}, {dist}"
+    label += f", skewness {skewness(dist):.2f}" if dist.startswith("gamma") else ""
+    parts = [(f"{label}, n={N_SEEDS})", outcomes)] + [(f"  {side}", part) for side, part in sub_rates(null, outcomes)]
+    rates = []
+    for name, part in parts:
+        counts = Counter(part)
+        rates += [Rate(name, what.value, counts[what], len(part), **expected) for what in (SUPPORTED, REFUTED)]
+    return rates
 
 
 @pytest.mark.parametrize("kind", list(NULLS))
 def test_boundary_null_rates_are_alpha(kind, calibration_log):
     """At the boundary null both SUPPORTED and REFUTED happen at rate alpha (normal differences)."""
     null, outcomes = run_null(kind, N_FAST, "normal")
-    check_null(calibration_log, null, outcomes, "normal", ALPHA)
+    check_rates(calibration_log, null_rates(null, outcomes, "normal", target=ALPHA))
 
 
 def test_alpha_split_gives_alpha_over_k(calibration_log):
@@ -218,8 +229,8 @@ def test_alpha_split_gives_alpha_over_k(calibration_log):
     outcomes = judge_all(expect, paired_differences(rng, N_FAST, -MARGIN), alpha=split)
     counts = Counter(outcomes)
     label = f"NonInferior(margin=1pp) boundary null, alpha split over k={k} (judged at {split:.2%})"
-    check_rate(calibration_log, label, "SUPPORTED", counts[SUPPORTED], N_FAST, split)
-    check_rate(calibration_log, label, "REFUTED", counts[REFUTED], N_FAST, split)
+    check_rates(calibration_log, [Rate(label, what.value, counts[what], N_FAST, target=split)
+                                  for what in (SUPPORTED, REFUTED)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,23 +354,12 @@ def test_boundary_null_rates_slow(kind, dist, calibration_log):
     conservative, the other anti-conservative)."""
     null, outcomes = run_null(kind, N_SLOW, dist, seed_offset=1)
     if dist == "normal":
-        check_null(calibration_log, null, outcomes, dist, ALPHA)
-        return
-    band, band_name = (BRADLEY_STRINGENT, "Bradley stringent") if dist == "t5" else (BRADLEY_LIBERAL,
-                                                                                        "Bradley liberal")
-    label = f"{null.name} boundary null ({null.where}, {dist}, skewness {skewness(dist):.2f}, n={N_SEEDS})"
-    counts = Counter(outcomes)
-    for side, part in sub_rates(null, outcomes):
-        c = Counter(part)
-        for what in (SUPPORTED, REFUTED):
-            calibration_log(rate_line(f"  {side}", what.value, c[what], len(part), band_name)[0])
-    check_band(calibration_log, label, "SUPPORTED", counts[SUPPORTED], N_SLOW, band, band_name)
-    check_band(calibration_log, label, "REFUTED", counts[REFUTED], N_SLOW, band, band_name)
-    for side, part in sub_rates(null, outcomes):
-        c = Counter(part)
-        for what in (SUPPORTED, REFUTED):
-            _, lo, hi = rate_line(side, what.value, c[what], len(part), "")
-            assert hi >= band[0] and lo <= band[1], f"{null.name} {side}: {what.value} {c[what]}/{len(part)}"
+        expected = dict(target=ALPHA)
+    elif dist == "t5":
+        expected = dict(band=BRADLEY_STRINGENT, band_name="Bradley stringent")
+    else:
+        expected = dict(band=BRADLEY_LIBERAL, band_name="Bradley liberal")
+    check_rates(calibration_log, null_rates(null, outcomes, dist, **expected))
 
 
 @pytest.mark.slow
@@ -367,7 +367,5 @@ def test_boundary_null_rates_slow(kind, dist, calibration_log):
                    "on one side when differences are strongly skewed (skewness >= 1): REFUTED ~9% at alpha 5%")
 def test_strong_skew_breaks_the_t_test(calibration_log):
     null, outcomes = run_null("superior", N_SLOW, "gamma2", seed_offset=1)
-    counts = Counter(outcomes)
-    label = f"{null.name} boundary null ({null.where}, gamma2, skewness {skewness('gamma2'):.2f}, n={N_SEEDS})"
-    check_band(calibration_log, label, "SUPPORTED", counts[SUPPORTED], N_SLOW, BRADLEY_LIBERAL, "Bradley liberal")
-    check_band(calibration_log, label, "REFUTED", counts[REFUTED], N_SLOW, BRADLEY_LIBERAL, "Bradley liberal")
+    check_rates(calibration_log, null_rates(null, outcomes, "gamma2", band=BRADLEY_LIBERAL,
+                                            band_name="Bradley liberal"))
