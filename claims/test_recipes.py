@@ -17,10 +17,13 @@ SECTION = "Recipes and the rest"
 QUESTION = "If the test set were the population, could we overfit it?"
 ANCHORS = ["Recht et al. 2019: accuracy drops of 3-15% (CIFAR-10) and 11-14% (ImageNet) on fresh test sets",
            "Dwork et al. 2015: adaptive reuse of a holdout overfits it (Thresholdout)"]
-METHOD = ("Two-class Gaussian mixture (20 features). Per seed: 200 training points, a test set of the drawn size, "
-          "5,000 fresh points from the same distribution and 5,000 off-distribution points (mean shift, wider noise). "
-          "Candidates: ridge classifiers on random feature subsets with random penalties (a hyperparameter search); "
-          "the pick is the candidate with the best test accuracy. Paired by seed.")
+METHOD = ("Two-class Gaussian mixture (20 features, class means +/-0.25 per feature, noise sd 1; Bayes accuracy "
+          "86.8%). Per seed: 200 training points, a test set of the drawn size, 5,000 x the budget's data scale "
+          "fresh points from the same distribution and as many off-distribution points (every feature mean +0.35, "
+          "noise sd 1.6). Candidates: ridge classifiers on random feature subsets with random penalties (a "
+          "hyperparameter search), fitted on the training points in closed form; the pick is the candidate with "
+          "the best test accuracy: the fresh and off-distribution points never take part in the choice. "
+          "Paired by seed.")
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ def test_selection_gap_shrinks_with_test_size(experiment, candidates):
 
 @claim("RC-7", "Off-distribution data drops the picked model further: it scores lower on shifted data than on "
        "fresh same-distribution data",
-       section=SECTION, question=QUESTION, anchors=ANCHORS, method=METHOD)
+       section=SECTION, question=QUESTION, anchors=ANCHORS,
+       method=METHOD + " The size of the drop is set by the chosen shift (it costs the in-distribution Bayes rule "
+       "19.7pp: 86.8% -> 67.2%); the claim checks its direction on the pick: below its fresh accuracy, itself "
+       "below its test accuracy.")
 @given(test_size=test_sizes, candidates=candidate_counts)
 def test_off_distribution_drops_further(experiment, test_size, candidates):
     assert pick_scores_higher(experiment, test_size, candidates, ("fresh", "fresh sample"),
@@ -81,25 +87,35 @@ def test_off_distribution_drops_further(experiment, test_size, candidates):
 
 
 def population_gap(seed: int, population: int = 400, candidates: int = 50) -> float:
-    """Pick on the whole finite population; its 'true' accuracy is recounted point by point."""
+    """Selection gap of the pick when the evaluation set is the whole finite population.
+
+    Fresh data from a finite population are draws from its points, so the pick's expected accuracy on
+    them is its population accuracy. That is computed apart from the score that chose it: from the
+    pick's own predictions, by total probability over the classes, P(y=c) * P(correct | y=c).
+    """
     g = torch.Generator().manual_seed(seed)
     world = Mixture()
     x_tr, y_tr = world.sample(200, g)
-    x_pop, y_pop = world.sample(population, g)
-    masks = (torch.rand(candidates, world.dim, generator=g) < 0.6).double()
+    x_pop, y_pop = world.sample(population, g)  # the population, and the evaluation set
+    # candidates drawn as in select_on_test: random feature subsets and ridge penalties
+    masks = (torch.rand(candidates, world.dim, generator=g) < torch.rand(candidates, 1, generator=g) * 0.8 + 0.2)
     ridge = 10 ** (torch.rand(candidates, generator=g, dtype=torch.float64) * 4 - 1)
-    w = fit_candidates(x_tr.double(), y_tr, masks, ridge)
-    scores = accuracy(w, x_pop, y_pop)
-    pick = int(scores.argmax())
-    order = torch.randperm(population, generator=g)  # the population in another order, one point at a time
-    hits = sum(int(accuracy(w[pick:pick + 1], x_pop[i:i + 1], y_pop[i:i + 1])) for i in order)
-    return float(scores[pick]) - hits / population
+    w = fit_candidates(x_tr.double(), y_tr, masks.double(), ridge)
+    evaluation = accuracy(w, x_pop, y_pop)  # what selection sees
+    pick = int(evaluation.argmax())
+    correct = (x_pop.double() @ w[pick, :-1] + w[pick, -1] > 0).long() == y_pop
+    truth = sum((y_pop == c).double().mean() * correct[y_pop == c].double().mean() for c in (0, 1))
+    return float(evaluation[pick]) - float(truth)
 
 
-@claim("RC-7", "When the evaluation set is the whole finite population, the picked model's test accuracy is "
-       "its population accuracy: no selection gap",
+@claim("RC-7", "When the evaluation set is the whole finite population, the picked model's evaluation accuracy is "
+       "its population accuracy: selecting on it leaves no gap",
        section=SECTION, question=QUESTION, anchors=ANCHORS,
-       method="Finite population of 400 mixture points used as the evaluation set; 50 candidates picked on it; "
-              "the pick's accuracy recounted over the population point by point.")
+       method="Finite population of 400 mixture points, used whole as the evaluation set; 50 ridge candidates "
+              "(random feature subsets and penalties, trained on 200 other points) picked on it. Error per seed: "
+              "the pick's evaluation accuracy minus its population accuracy, recomputed from its own predictions "
+              "by total probability over the classes. An identity, checked exactly (tolerance 1e-12 for the "
+              "different order of floating-point sums): with no sampling noise in the score, the maximum over "
+              "candidates is over their true accuracies, and there is nothing to overfit.")
 def test_population_as_test_set_has_no_gap(experiment):
-    assert experiment.exact(population_gap, expect=Exact(tol=0.0))
+    assert experiment.exact(population_gap, expect=Exact(tol=1e-12))
