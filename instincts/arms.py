@@ -1,9 +1,10 @@
 """Arms: what an experiment runs per seed. A config (dataclass with ``run``) or a callable.
 
 An arm's *identity* keys the run cache: for a config its type and fields, for a callable its
-qualified name and the values it closes over; both with a hash of the defining module's source,
-so editing the code invalidates old results. An arm whose identity cannot be written down
-stably (it closes over a tensor, say) is run every time instead of risking a wrong cache hit.
+qualified name and the values it closes over; both with a hash of the defining module's source
+and of the project modules it imports (recursively), so editing the code or a helper it calls
+invalidates old results. An arm whose identity cannot be written down stably (it closes over a
+tensor, say) is run every time instead of risking a wrong cache hit.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import functools
 import hashlib
 import inspect
 import math
+import os
 import random
 import sys
+import sysconfig
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,14 +47,49 @@ def check_arm(arm: object, name: str) -> None:
     )
 
 
+def _is_project_module(module: Any) -> bool:
+    """A module of the user's project: a source file outside the interpreter's and site-packages' trees."""
+    path = getattr(module, "__file__", None)
+    if not path or not path.endswith(".py"):
+        return False
+    path = os.path.realpath(path)
+    return not any(path.startswith(root) for root in _LIBRARY_ROOTS)
+
+
+_LIBRARY_ROOTS = tuple({os.path.realpath(p) + os.sep for p in
+                        (sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))})
+
+
+def _project_imports(module: Any) -> set[str]:
+    """Project modules that ``module`` uses: imported modules and the home of imported names."""
+    names = set()
+    for value in vars(module).values():
+        home = value if inspect.ismodule(value) else sys.modules.get(getattr(value, "__module__", None) or "")
+        if home is not None and home is not module and _is_project_module(home):
+            names.add(home.__name__)
+    return names
+
+
 @functools.cache
 def _module_hash(module_name: str) -> str:
-    module = sys.modules.get(module_name)
-    try:
-        source = inspect.getsource(module) if module else ""
-    except (OSError, TypeError):
-        source = ""
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+    """Hash of the module's source and of every project module it reaches through its imports, so that
+    editing a helper in ``fixtures/`` or ``models/`` invalidates the arms that call it."""
+    digest = hashlib.sha256()
+    todo, done = [module_name], set()
+    while todo:
+        name = todo.pop()
+        if name in done:
+            continue
+        done.add(name)
+        module = sys.modules.get(name)
+        try:
+            source = inspect.getsource(module) if module else ""
+        except (OSError, TypeError):
+            source = ""
+        digest.update(f"{name}\0{source}\0".encode())
+        if module is not None and _is_project_module(module):
+            todo.extend(sorted(_project_imports(module) - done))
+    return digest.hexdigest()[:16]
 
 
 _PLAIN = (str, int, float, bool, type(None))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from instincts import BUDGETS, Decreasing, Equivalent, Exact, Increasing, NonInferior, Superior
+from instincts import BUDGETS, Decreasing, Equivalent, Exact, Increasing, NonInferior, Superior, arms
 from instincts.arms import check_arm, describe, identity, run_callable
 from instincts.cache import RunCache, digest
 from instincts.experiment import Experiment
@@ -315,3 +315,30 @@ def test_nothing_ran_before_a_refused_expectation(exp: Experiment):
 def test_identity_digest_is_a_stable_cache_key():
     assert digest({"arm": identity(make_closure(2)), "seed": 0}) == digest({"arm": identity(make_closure(2)),
                                                                            "seed": 0})
+
+
+def test_editing_an_imported_helper_module_changes_the_identity(tmp_path, monkeypatch):
+    """A stale cache hit after editing fixtures/ or models/ would serve old numbers."""
+    import importlib
+    import sys
+
+    pkg = tmp_path / "proj_edit"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helper.py").write_text("def data():\n    return 1\n")
+    (pkg / "claim.py").write_text("from proj_edit.helper import data\n\ndef arm(seed):\n    return data() + seed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def ident():
+        arms._module_hash.cache_clear()
+        for name in ("proj_edit.claim", "proj_edit.helper"):
+            sys.modules.pop(name, None)
+        return arms.identity(importlib.import_module("proj_edit.claim").arm)
+
+    before = ident()
+    assert ident() == before  # stable across imports
+    (pkg / "helper.py").write_text("def data():\n    return 2\n")
+    assert ident() != before
+    for name in ("proj_edit", "proj_edit.claim", "proj_edit.helper"):
+        sys.modules.pop(name, None)
+    arms._module_hash.cache_clear()
