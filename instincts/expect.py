@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -218,3 +218,27 @@ class Exact(Expectation):
                        effect=worst, ci=(float(errors.min()), worst), pvalue=float("nan"),
                        n=int(errors.size), alpha=0.0, unit=unit, label="max |error|",
                        details={"worst_index": int(errors.argmax())})
+
+
+@dataclass(frozen=True)
+class Predicts(Expectation):
+    """A law fitted on part of the data predicts a held-out observation to within ``tol``.
+
+    Judged on per-seed prediction errors (observed - predicted) by TOST against ±tol, the same
+    calibrated test as ``Equivalent``: SUPPORTED when the error is shown to lie inside ±tol,
+    REFUTED when it is shown to lie outside, so a law that misses is caught, not excused by noise.
+    """
+
+    tol: float = 0.01
+    kind = "predicts"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_margin("tol", self.tol)
+
+    def describe(self, unit: str = "") -> str:
+        return f"predicts within ±{fmt(self.tol, unit, signed=False)}"
+
+    def judge(self, sample, alpha=None, unit=""):
+        verdict = Equivalent(self.tol, alpha=self.alpha).judge(sample, alpha, unit)
+        return replace(verdict, expectation=self.describe(unit), label="observed - predicted")

@@ -32,7 +32,7 @@ class RunContext:
 class Record:
     """One judged comparison: the per-seed data, the arms and the verdict."""
 
-    kind: str  # "compare", "trend" or "exact"
+    kind: str  # "compare", "trend", "predicts" or "exact"
     metric: str
     seeds: list[int]
     labels: list[str]  # arm or level names, one per column of ``values``
@@ -96,20 +96,7 @@ class Experiment:
 
     def values(self, arm: Any, metric: str, seeds: Sequence[int], name: str = "arm") -> np.ndarray:
         """One metric per seed, with clear errors for a missing or non-finite metric."""
-        out = []
-        for seed, metrics in zip(seeds, self.run(arm, seeds, name)):
-            if metric in metrics:
-                value = metrics[metric]
-            elif set(metrics) == {"value"}:
-                value = metrics["value"]
-            else:
-                raise KeyError(f"{name} returned metrics {sorted(metrics)}, not {metric!r}; "
-                               f"pass one of those as metric=")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} gave {metric}={value!r} at seed {seed}; metrics must be finite "
-                                 "(a diverged run should report its failure as a number, e.g. chance accuracy)")
-            out.append(value)
-        return np.asarray(out, dtype=float)
+        return _pick(self.run(arm, seeds, name), metric, seeds, name)
 
     # -- judging ---------------------------------------------------------------------------
     def alpha_for(self, expect: Expectation) -> float:
@@ -160,6 +147,25 @@ class Experiment:
         return self._record("exact", metric, s, ["error"], errors[:, None], [arms_mod.describe(arm)],
                             verdict, config, start)
 
+    def predicts(self, arm: Any, *, observed: str, predicted: str, expect: Expectation,
+                 seeds: int | None = None, unit: str | None = None,
+                 config: Mapping[str, Any] | None = None) -> Verdict:
+        """Judge ``expect`` on per-seed ``observed - predicted``, two metrics of one arm.
+
+        For laws fitted per seed (a learning curve, a scaling rule): the arm trains, fits and
+        predicts once per seed and returns both numbers, so nothing is trained twice.
+        ``expect`` is usually ``Predicts(tol)``; ``Superior`` says the law under-predicts.
+        """
+        _check_expectation(expect, "differences")
+        start = time.perf_counter()
+        s = self.seeds(seeds)
+        results = self.run(arm, s, "arm")
+        obs, pred = (_pick(results, m, s, "arm") for m in (observed, predicted))
+        unit = default_unit(observed) if unit is None else unit
+        verdict = expect.judge(obs - pred, alpha=self.alpha_for(expect), unit=unit)
+        return self._record("predicts", observed, s, [observed, predicted], np.stack([obs, pred], axis=1),
+                            [arms_mod.describe(arm)], verdict, config, start)
+
     def _record(self, kind, metric, seeds, labels, matrix, arms, verdict, config, start) -> Verdict:
         record = Record(kind=kind, metric=metric, seeds=list(seeds), labels=labels,
                         values=np.asarray(matrix).tolist(), arms=arms, verdict=verdict,
@@ -183,8 +189,27 @@ class Experiment:
 def _check_expectation(expect: object, data: str, exact: bool = False) -> None:
     if not isinstance(expect, Expectation):
         raise TypeError(f"expect={expect!r} is not an expectation: use Superior, NonInferior, Equivalent, "
-                        "Increasing, Decreasing or Exact from instincts")
+                        "Predicts, Increasing, Decreasing or Exact from instincts")
     if exact != isinstance(expect, Exact) or (not exact and expect.data != data):
         where = {"differences": "compare()", "levels": "trend()"}[data] if not exact else "exact()"
-        raise TypeError(f"expect={expect!r} cannot be judged by {where}: compare() takes Superior, "
-                        "NonInferior or Equivalent; trend() takes Increasing or Decreasing; exact() takes Exact")
+        raise TypeError(f"expect={expect!r} cannot be judged by {where}: compare() and predicts() take "
+                        "Superior, NonInferior, Equivalent or Predicts; trend() takes Increasing or Decreasing; "
+                        "exact() takes Exact")
+
+
+def _pick(results: Sequence[arms_mod.Metrics], metric: str, seeds: Sequence[int], name: str) -> np.ndarray:
+    """``metric`` from each seed's results, with clear errors for a missing or non-finite metric."""
+    out = []
+    for seed, metrics in zip(seeds, results):
+        if metric in metrics:
+            value = metrics[metric]
+        elif set(metrics) == {"value"}:
+            value = metrics["value"]
+        else:
+            raise KeyError(f"{name} returned metrics {sorted(metrics)}, not {metric!r}; "
+                           f"pass one of those as metric=")
+        if not math.isfinite(value):
+            raise ValueError(f"{name} gave {metric}={value!r} at seed {seed}; metrics must be finite "
+                             "(a diverged run should report its failure as a number, e.g. chance accuracy)")
+        out.append(value)
+    return np.asarray(out, dtype=float)

@@ -29,6 +29,7 @@ class State:
     strict: bool
     claims_json: Path
     versions: dict[str, str]
+    known_refuted: dict[str, str] = field(default_factory=dict)  # nodeid -> the baseline's verdict line
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -50,6 +51,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where to write claims.json (default: <rootdir>/reports/claims.json)")
     group.addoption("--keep-allure-results", action="store_true",
                     help="do not clear old results from --alluredir at the start of a run")
+    group.addoption("--claims-baseline", default=None,
+                    help="a claims.json of known verdicts: a claim REFUTED there too is a known finding "
+                         "(reported as xfail, not a failure); a new REFUTED still fails")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -74,13 +78,26 @@ def pytest_configure(config: pytest.Config) -> None:
     claims_json = Path(config.getoption("claims_json") or root / "reports" / "claims.json")
     versions = {"instincts": ENGINE_VERSION, "torch": torch.__version__}
     config.stash[STATE] = State(budget, device, RunCache(cache_dir), config.getoption("strict_claims"),
-                                claims_json, versions)
+                                claims_json, versions, _known_refuted(config.getoption("claims_baseline")))
     _load_hypothesis_profile(config, budget)
     if not _is_worker(config):
         config.pluginmanager.register(Collector(config.stash[STATE]), "instincts-collector")
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir and not _is_worker(config) and not config.getoption("keep_allure_results"):
         _clear_allure_results(Path(alluredir))
+
+
+def _known_refuted(path: str | None) -> dict[str, str]:
+    """Claims the baseline records as REFUTED: findings already reported, not regressions."""
+    if not path:
+        return {}
+    from instincts.gate import GateInputError, load
+
+    try:
+        doc = load(Path(path), "baseline")
+    except GateInputError as exc:
+        raise pytest.UsageError(f"--claims-baseline: {exc}") from None
+    return {c["nodeid"]: c.get("line", "") for c in doc["claims"] if c.get("verdict") == "REFUTED"}
 
 
 def _load_hypothesis_profile(config: pytest.Config, budget: Budget) -> None:
@@ -173,11 +190,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                   "budget": item.config.stash[STATE].budget.name}
     if result is None:
         return
-    report.user_properties.append((PROPERTY, json.dumps(result)))
     verdict = result["verdict"]
     strict = item.config.stash[STATE].strict
     line = result.get("line", "")
-    if verdict == "REFUTED" and report.passed:
+    known = verdict == "REFUTED" and item.nodeid in item.config.stash[STATE].known_refuted and (
+        report.passed or call.excinfo is not None and call.excinfo.errisinstance(AssertionError))
+    if known:
+        result = {**result, "known_finding": True}
+    report.user_properties.append((PROPERTY, json.dumps(result)))
+    if known:
+        report.outcome = "skipped"  # pytest's xfail: the finding is on record in the baseline
+        report.wasxfail = f"known finding, REFUTED in the baseline too — {line}"
+    elif verdict == "REFUTED" and report.passed:
         report.outcome = "failed"
         report.longrepr = f"claim {result['id']} REFUTED — {line}"
     elif verdict == "INCONCLUSIVE":
@@ -232,6 +256,8 @@ class Collector:
         for r in sorted(state.results, key=lambda c: (c["id"], c["nodeid"])):
             counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
             detail = r.get("line") or r.get("reason") or r.get("error", "")
+            if r.get("known_finding"):
+                detail = f"(known finding) {detail}"
             secs = f"{r['duration_s']:6.1f}s" if "duration_s" in r else " " * 7
             tr.write_line(f"{r['id']:<8} {r['verdict']:<12} {secs}  {detail}"[:220])
         tr.write_line("  ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items())))

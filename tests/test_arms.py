@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from instincts import BUDGETS, Decreasing, Equivalent, Exact, Increasing, NonInferior, Superior, arms
+from instincts import BUDGETS, Decreasing, Equivalent, Exact, Increasing, NonInferior, Predicts, Superior, arms
 from instincts.arms import check_arm, describe, identity, run_callable
 from instincts.cache import RunCache, digest
 from instincts.experiment import Experiment
@@ -342,3 +342,23 @@ def test_editing_an_imported_helper_module_changes_the_identity(tmp_path, monkey
     for name in ("proj_edit", "proj_edit.claim", "proj_edit.helper"):
         sys.modules.pop(name, None)
     arms._module_hash.cache_clear()
+
+
+def test_predicts_judges_observed_minus_predicted_from_one_arm(exp):
+    """A law fitted per seed returns its prediction beside the observation; the arm runs once."""
+    calls = []
+
+    def law(seed):
+        calls.append(seed)
+        noise = np.random.default_rng(seed).normal(0, 0.001)
+        return {"observed": 0.20 + noise, "good": 0.20, "bad": 0.15}
+
+    good = exp.predicts(law, observed="observed", predicted="good", expect=Predicts(tol=0.01))
+    assert good.outcome.value == "SUPPORTED" and "predicts within ±0.010: observed - predicted" in good.line()
+    assert exp.predicts(law, observed="observed", predicted="bad", expect=Predicts(tol=0.01)).outcome.value == "REFUTED"
+    assert exp.records[-1].labels == ["observed", "bad"] and exp.records[-1].kind == "predicts"
+    assert len(calls) == 2 * exp.budget.seeds  # once per seed and call, not once per metric
+    with pytest.raises(TypeError, match="predicts\\(\\) take"):
+        exp.predicts(law, observed="observed", predicted="good", expect=Increasing())
+    with pytest.raises(ValueError, match="tol=-1"):
+        Predicts(tol=-1)

@@ -33,7 +33,7 @@ import pytest
 from scipy import integrate
 from scipy import stats as sps
 
-from instincts.expect import Decreasing, Equivalent, Exact, Expectation, Increasing, NonInferior, Superior
+from instincts.expect import Decreasing, Equivalent, Exact, Expectation, Increasing, NonInferior, Predicts, Superior
 from instincts.verdict import REFUTED, SUPPORTED, Outcome
 
 ALPHA = 0.05
@@ -181,6 +181,9 @@ NULLS = {
     "equivalent": Null("Equivalent(margin=1pp)", Equivalent(margin=MARGIN, alpha=ALPHA),
                        "true diff = ±1pp", _equivalent_boundary,
                        sides=(("+margin half", "first"), ("-margin half", "second"))),
+    "predicts": Null("Predicts(tol=1pp)", Predicts(tol=MARGIN, alpha=ALPHA),
+                     "prediction error = ±1pp", _equivalent_boundary,
+                     sides=(("+tol half", "first"), ("-tol half", "second"))),
     "increasing": Null("Increasing()", Increasing(alpha=ALPHA), "zero slope",
                        lambda rng, n, dist: trend_matrices(rng, n, 0.0, dist)),
     "decreasing": Null("Decreasing()", Decreasing(alpha=ALPHA), "zero slope",

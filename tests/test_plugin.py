@@ -358,3 +358,26 @@ def test_every_comparison_counts(pytester: pytest.Pytester):
         assert c["verdict"] == "REFUTED" and c["effect"] == pytest.approx(-1.0)
         assert c["comparisons"] == 2 and c["seeds_used"] == 24
         assert sorted(p["verdict"] for p in c["parts"]) == ["REFUTED", "SUPPORTED"]
+
+
+def test_a_refuted_claim_the_baseline_records_is_a_known_finding(pytester: pytest.Pytester):
+    """CI gates on regressions: a REFUTED verdict already on record is xfail, a new one fails."""
+    pytester.makepyfile(test_user=CLAIMS)
+    pytester.runpytest_inprocess("--claims-json", "base.json")
+    base = json.loads((pytester.path / "base.json").read_text())
+    base["claims"] = [c for c in base["claims"] if c["id"] != "U-5"]  # U-5's refutation is new
+    (pytester.path / "base.json").write_text(json.dumps(base))
+    result = pytester.runpytest_inprocess("--claims-json", "now.json", "--claims-baseline", "base.json")
+    assert result.parseoutcomes() == {"passed": 2, "failed": 1, "xfailed": 1, "inconclusive": 2}
+    result.stdout.fnmatch_lines(["U-4 * REFUTED *(known finding) A superior to B*"])
+    assert "FAILED test_user.py::test_refuted_no_assert - claim U-5 REFUTED" in result.stdout.str()
+    claims = claims_of(pytester.path / "now.json")
+    assert claims["U-4"]["verdict"] == "REFUTED" and claims["U-4"]["known_finding"]
+    assert "known_finding" not in claims["U-5"]
+
+
+def test_a_bad_baseline_is_a_usage_error(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=CLAIMS)
+    result = pytester.runpytest_inprocess("--claims-baseline", "missing.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--claims-baseline: baseline file missing.json not found*"])
