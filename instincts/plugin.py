@@ -164,7 +164,12 @@ def pytest_runtest_call(item: pytest.Item):
     state = item.config.stash[STATE]
     seconds = time.perf_counter() - start
     exc = outcome.exception
-    if exp.records and (exc is None or isinstance(exc, AssertionError)):
+    if exp.records and isinstance(exc, AssertionError) and exp.outcome.value == "SUPPORTED":
+        # every verdict holds, so the failed assert is about something else: not a SUPPORTED claim
+        result = {**info.to_dict(), "nodeid": item.nodeid, "verdict": "ERROR",
+                  "error": f"verdicts SUPPORTED, but an assertion failed: {exc!r}"[:500],
+                  "budget": state.budget.name, "device": str(state.device), "duration_s": round(seconds, 2)}
+    elif exp.records and (exc is None or isinstance(exc, AssertionError)):
         result = claim_result(info, item.nodeid, exp.records, exp.outcome.value, state.budget.name,
                               str(state.device), seconds, state.versions)
         if getattr(item.config.option, "allure_report_dir", None):

@@ -381,3 +381,19 @@ def test_a_bad_baseline_is_a_usage_error(pytester: pytest.Pytester):
     result = pytester.runpytest_inprocess("--claims-baseline", "missing.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--claims-baseline: baseline file missing.json not found*"])
+
+
+def test_a_failed_assert_beside_supported_verdicts_is_an_error(pytester: pytest.Pytester):
+    """claims.json must not say SUPPORTED for a test that failed."""
+    pytester.makepyfile(test_mixed='''
+        from instincts import Equivalent, claim
+
+        @claim("M-1", "twins are equivalent, and a user check fails")
+        def test_mixed(experiment):
+            assert experiment.compare(lambda s: 1.0, lambda s: 1.0, metric="value", expect=Equivalent(margin=0.1))
+            assert 1 + 1 == 3, "the user's own check"
+    ''')
+    result = pytester.runpytest_inprocess("--claims-json", "c.json")
+    assert result.parseoutcomes() == {"failed": 1}
+    c = claims_of(pytester.path / "c.json")["M-1"]
+    assert c["verdict"] == "ERROR" and "the user's own check" in c["error"]
