@@ -264,7 +264,10 @@ class Collector:
             if r.get("known_finding"):
                 detail = f"(known finding) {detail}"
             secs = f"{r['duration_s']:6.1f}s" if "duration_s" in r else " " * 7
-            tr.write_line(f"{r['id']:<8} {r['verdict']:<12} {secs}  {detail}"[:220])
+            statement = r.get("statement", "")
+            statement = statement if len(statement) <= 100 else statement[:99] + "…"
+            tr.write_line(f"{r['id']:<8} {r['verdict']:<12} {secs}  {statement}")
+            tr.write_line(f"{'':<30}{detail}"[:250])
         tr.write_line("  ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items())))
         tr.write_line(f"claims.json: {state.claims_json}")
         alluredir = getattr(config.option, "allure_report_dir", None)

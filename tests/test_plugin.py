@@ -100,7 +100,8 @@ def test_verdicts_become_test_outcomes(pytester: pytest.Pytester):
                                  "*claim U-5 REFUTED — A superior to B by > 0.000: diff -1.000, 90% CI*"])
     assert "FAILED test_user.py::test_refuted_no_assert - claim U-5 REFUTED" in out
     # the terminal summary lists every claim with its verdict line
-    result.stdout.fnmatch_lines(["*claims (smoke budget, cpu)*", "U-1 * SUPPORTED *equivalent within*",
+    result.stdout.fnmatch_lines(["*claims (smoke budget, cpu)*", "U-1 * SUPPORTED *identical arms are equivalent",
+                                 "*equivalent within*",
                                  "U-3 * INCONCLUSIVE *", "*inconclusive: 2  refuted: 2  supported: 2*"])
     claims = claims_of(pytester.path / "claims.json")
     assert {k: c["verdict"] for k, c in claims.items()} == EXPECTED
@@ -111,7 +112,8 @@ def test_inconclusive_is_its_own_outcome_and_fails_when_strict(pytester: pytest.
     result = pytester.runpytest_inprocess("-k", "inconclusive")
     assert result.ret == pytest.ExitCode.OK
     assert result.parseoutcomes() == {"inconclusive": 2, "deselected": 4}
-    result.stdout.fnmatch_lines(["test_user.py II*", "U-3 * INCONCLUSIVE * A superior to B by > 0.000: *, p=0.65",
+    result.stdout.fnmatch_lines(["test_user.py II*", "U-3 * INCONCLUSIVE *independent noise is superior",
+                                 "* A superior to B by > 0.000: *, p=0.65",
                                  "*4 deselected, 2 inconclusive in*"])
 
     strict = pytester.runpytest_inprocess("-k", "inconclusive", "--strict-claims")
@@ -369,7 +371,7 @@ def test_a_refuted_claim_the_baseline_records_is_a_known_finding(pytester: pytes
     (pytester.path / "base.json").write_text(json.dumps(base))
     result = pytester.runpytest_inprocess("--claims-json", "now.json", "--claims-baseline", "base.json")
     assert result.parseoutcomes() == {"passed": 2, "failed": 1, "xfailed": 1, "inconclusive": 2}
-    result.stdout.fnmatch_lines(["U-4 * REFUTED *(known finding) A superior to B*"])
+    result.stdout.fnmatch_lines(["U-4 * REFUTED *a worse arm is superior", "*(known finding) A superior to B*"])
     assert "FAILED test_user.py::test_refuted_no_assert - claim U-5 REFUTED" in result.stdout.str()
     claims = claims_of(pytester.path / "now.json")
     assert claims["U-4"]["verdict"] == "REFUTED" and claims["U-4"]["known_finding"]
