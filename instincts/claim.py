@@ -19,20 +19,26 @@ class ClaimInfo:
     question: str = ""  # the seed question (Allure feature)
     anchors: tuple[str, ...] = field(default_factory=tuple)
     method: str = ""  # data, model, metric, how it is measured
+    timing: bool = False  # the metric is wall-clock time: it varies with the machine and its load
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "statement": self.statement, "section": self.section,
-                "question": self.question, "anchors": list(self.anchors), "method": self.method}
+        out = {"id": self.id, "statement": self.statement, "section": self.section,
+               "question": self.question, "anchors": list(self.anchors), "method": self.method}
+        return {**out, "timing": True} if self.timing else out
 
 
 def claim(id: str, statement: str, *, section: str = "", question: str = "",
-          anchors: Sequence[str] = (), method: str = "") -> Callable[[F], F]:
-    """Mark a test as a claim. Put it above ``@given`` so it decorates the final test."""
+          anchors: Sequence[str] = (), method: str = "", timing: bool = False) -> Callable[[F], F]:
+    """Mark a test as a claim. Put it above ``@given`` so it decorates the final test.
+
+    ``timing=True`` says the metric is wall-clock time: the gate reports a change of its verdict
+    or effect between runs as a warning (machines and load differ), not as a regression.
+    """
     if not id or not isinstance(id, str):
         raise ValueError(f"claim id={id!r} is not allowed: give a non-empty catalogue id such as 'BS-1'")
     if not statement:
         raise ValueError(f"claim {id}: statement is empty; write the falsifiable statement the test checks")
-    info = ClaimInfo(id, statement, section, question, tuple(anchors), method)
+    info = ClaimInfo(id, statement, section, question, tuple(anchors), method, bool(timing))
 
     def decorate(fn: F) -> F:
         fn._instincts_claim = info  # type: ignore[attr-defined]

@@ -307,6 +307,9 @@ def _judge(b: dict | None, c: dict | None, deterministic: bool, tolerance: float
     if after == "SKIPPED":
         reason = str(c.get("reason", ""))[:80]
         return ("skipped" if before != "SKIPPED" else "unchanged"), reason, None
+    if c.get("timing") and before in RAN and after in RAN:  # wall-clock: no run is deterministic
+        return ("warning", "timing claim: verdict varies with machine and load", None) if after != before \
+            else ("unchanged", "timing claim: effect not compared", None)
     if deterministic and before in RAN and after in RAN:
         e0, e1 = _number(b.get("effect")), _number(c.get("effect"))
         drift = None
