@@ -1,10 +1,23 @@
-"""Batch Size: must batch size be even? (BS-1)"""
+"""Batch Size: must batch size be even (BS-1)? Are powers of two faster (BS-2)? What does batch size
+trade (BS-3)?"""
 
+import math
+import time
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from torch import nn
 
 from claims.configs import DigitsMLP
-from instincts import Equivalent, claim
+from fixtures.digits import digits_split
+from instincts import Equivalent, Increasing, Predicts, Superior, Verdict, claim
+from instincts.timing import Reference, synchronizer, throughput_ratio, time_interleaved
+from models.mlp import MLP
 
 SECTION = "Batch Size"
 
@@ -31,4 +44,188 @@ def test_odd_batch_sizes_generalize_as_well_as_even(experiment, batch, lr):
         config={"batch": batch, "lr": lr},
         labels=(f"b={batch}", f"b={batch + 1}"),
     )
+    assert verdict
+
+
+# -- BS-2: powers of two are not faster -------------------------------------------------------
+
+TIMING_METHOD = ("Paired interleaved timing (instincts.timing: warm-up, then timed blocks in ABBA order, "
+                 "time.perf_counter, torch.cuda.synchronize on CUDA); one seed = one repetition: a fresh model "
+                 "and data, 2 warm-up pairs and 5 timed pairs, the per-seed value is the median of its 5 "
+                 "per-pair ratios. Metric: throughput ratio - 1, where throughput = samples/s of full training "
+                 "steps (forward, backward, SGD step) and the ratio is neighbour / power of two; judged against "
+                 "0 (a constant arm) by TOST with margin ±0.10 (±10%).")
+
+
+def timing_mlp(n_in: int, width: int, device: str, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """The model whose training step BS-2 times: in -> width -> width -> 10 (ReLU)."""
+    return MLP(n_in, width, 10, depth=2).to(device=device, dtype=dtype)
+
+
+def step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+            opt: torch.optim.Optimizer | None = None) -> Callable[[], None]:
+    """One full training step (forward, backward, optimizer step) on a fixed batch; SGD by default."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3) if opt is None else opt
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def random_batch(model: nn.Module, batch: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch on the model's device and dtype, 10 classes."""
+    p = next(model.parameters())
+    return (torch.randn(batch, n_in, device=p.device, dtype=p.dtype),
+            torch.randint(0, 10, (batch,), device=p.device))
+
+
+def throughput_gap(seed: int, *, batch_a: int, batch_b: int, width_a: int, width_b: int, n_in: int,
+                   device: str, dtype: str = "float32", samples_per_block: int = 512) -> dict[str, float]:
+    """Per-sample throughput of config A over config B, minus 1, timed interleaved (one repetition)."""
+    dt = getattr(torch, dtype)
+    model_a, model_b = timing_mlp(n_in, width_a, device, dt), timing_mlp(n_in, width_b, device, dt)
+    step_a = step_fn(model_a, *random_batch(model_a, batch_a, n_in))
+    step_b = step_fn(model_b, *random_batch(model_b, batch_b, n_in))
+    inner = max(1, samples_per_block // max(batch_a, batch_b))
+    times = time_interleaved(step_a, step_b, repetitions=5, warmup=2, inner=inner, order="abba", seed=seed,
+                             device=device)
+    return {"throughput_ratio_minus_1": throughput_ratio(times, inner * batch_a, inner * batch_b) - 1.0}
+
+
+GAP = "throughput_ratio_minus_1"
+
+
+def judge_throughput_gap(experiment, label_a: str, label_b: str, config: dict, **kwargs) -> Verdict:
+    """Throughput of A vs B within ±10%: the interleaved ratio - 1 against 0."""
+    return experiment.compare(partial(throughput_gap, device=str(experiment.device), **kwargs),
+                              Reference(0.0, GAP), metric=GAP, expect=Equivalent(margin=0.10),
+                              config=config, labels=(f"{label_a}/{label_b}", "0 (equal)"))
+
+
+@claim(id="BS-2", timing=True,
+       statement="Powers of two are not faster than their neighbours: training-step throughput (samples/s) at "
+       "2^k-1 and 2^k+1 is within ±10% of 2^k",
+       section=SECTION, question="Must batch size be an even number?",
+       anchors=["P100 ResNet, 80 epochs: 26 min at both B=128 and B=129 (Raschka 2022)",
+                "NVIDIA deep-learning performance guide: dimensions in multiples of 8 for tensor cores"],
+       method=TIMING_METHOD + " Model: MLP 256 -> w -> w -> 10 on random data (w = 256 on CPU, 2048 on CUDA), "
+       "float32; hypothesis draws k (batch 16..512). Each block holds at least 512 samples.")
+@given(k=st.sampled_from([7, 4, 5, 6, 8, 9]))  # 7 first: the anchor's B=128 vs 129 is the first drawn
+def test_bs2_powers_of_two_are_not_faster(experiment, k):
+    power = 2 ** k
+    width = 2048 if experiment.device.type == "cuda" else 256
+    verdicts = [judge_throughput_gap(experiment, f"b={b}", f"b={power}", {"k": k, "batch": b, "width": width},
+                                     batch_a=b, batch_b=power, width_a=width, width_b=width, n_in=256)
+                for b in (power - 1, power + 1)]
+    assert all(verdicts), verdicts
+
+
+@claim(id="BS-2", timing=True,
+       statement="A hidden width of 1023 trains within ±10% of the throughput of 1024 in fp16/bf16 (tensor-core "
+       "alignment)",
+       section=SECTION, question="Must batch size be an even number?",
+       anchors=["NVIDIA deep-learning performance guide: fp16 GEMM dimensions in multiples of 8 use tensor cores"],
+       method=TIMING_METHOD + " Model: MLP 1024 -> w -> w -> 10, w = 1023 vs 1024, in the drawn half "
+       "precision (parameters and data), on CUDA; hypothesis draws the dtype and the batch (1024 or 4096).")
+@given(dtype=st.sampled_from(["float16", "bfloat16"]), batch=st.sampled_from([1024, 4096]))
+def test_bs2_unaligned_width_is_not_slower_on_gpu(experiment, dtype, batch):
+    if experiment.device.type != "cuda":
+        pytest.skip("needs CUDA: width 1023 vs 1024 in fp16/bf16 is about GPU tensor-core alignment "
+                    "(multiples of 8); CPU half-precision GEMMs say nothing about it")
+    verdict = judge_throughput_gap(experiment, "w=1023", "w=1024", {"dtype": dtype, "batch": batch},
+                                   batch_a=batch, batch_b=batch, width_a=1023, width_b=1024, n_in=1024,
+                                   dtype=dtype, samples_per_block=4 * batch)
+    assert verdict
+
+
+# -- BS-3: generalization vs throughput ---------------------------------------------------------
+
+BS3 = dict(section=SECTION, question="Must batch size be an even number? (choose it by GPU memory and compute)",
+           anchors=["Keskar et al. 2017: large-batch training converges to sharp minima, generalizes worse",
+                    "Hoffer et al. 2017: the gap comes from fewer updates, not the batch size itself",
+                    "Goyal et al. 2017: linear learning-rate scaling holds batch 8192 on ImageNet"])
+
+
+@claim("BS-3", "At fixed epochs and learning rate a very large batch generalizes worse than a small one: test "
+       "accuracy at batch 16 is superior to batch 512 or full batch (1,437)",
+       method="MLP 64-64-10 on sklearn digits (1,437 train / 360 test), Adam, the budget's epochs, same lr for "
+              "both arms (no linear scaling), same seeds; one-sided paired t on test-accuracy differences; "
+              "hypothesis draws the lr and the large batch", **BS3)
+@given(lr=st.sampled_from([1e-3, 3e-3]), large=st.sampled_from([512, 1437]))
+def test_bs3_small_batch_generalizes_better_at_fixed_epochs(experiment, lr, large):
+    verdict = experiment.compare(
+        DigitsMLP(batch_size=16, lr=lr), DigitsMLP(batch_size=large, lr=lr),
+        metric="test_accuracy", expect=Superior(), config={"lr": lr, "large": large},
+        labels=("b=16", f"b={large}"))
+    assert verdict
+
+
+def samples_per_second(seed: int, *, batch: int, device: str, samples: int = 2048) -> float:
+    """Training throughput of the digits MLP (Adam) at ``batch``: samples/s over >= ``samples`` samples."""
+    x_tr, y_tr, _, _ = digits_split()
+    model = MLP(64, 64, 10).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    step = step_fn(model, x_tr[:batch].to(device), y_tr[:batch].to(device), opt)
+    sync = synchronizer(device)
+    for _ in range(3):  # warm-up
+        step()
+    steps = max(1, samples // batch)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return steps * batch / (time.perf_counter() - start)
+
+
+@claim(id="BS-3", timing=True,
+       statement="Training throughput (samples/s) increases with batch size (8, 32, 128, 512)",
+       method="MLP 64-64-10 on sklearn digits, Adam; per seed a fresh model, 3 warm-up steps, then >= 2,048 "
+              "samples timed (time.perf_counter, CUDA synchronised); per-seed slope over the levels, one-sided t",
+       **BS3)
+def test_bs3_throughput_increases_with_batch_size(experiment):
+    device = str(experiment.device)
+    verdict = experiment.trend({b: partial(samples_per_second, batch=b, device=device) for b in (8, 32, 128, 512)},
+                               metric="samples_per_s", expect=Increasing(), unit="")
+    assert verdict
+
+
+def peak_memory(seed: int, *, batches: tuple[int, ...], held_out: int, width: int, device: str) -> dict[str, float]:
+    """Peak CUDA memory of one Adam training step at each batch; a line fitted on ``batches``
+    predicts the peak at ``held_out``. Logs, so that observed - predicted is a relative error."""
+    model = MLP(1024, width, 10, depth=2).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    peaks = []
+    for b in (*batches, held_out):
+        step = step_fn(model, *random_batch(model, b, 1024), opt)
+        step()  # optimizer state exists from now on
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        peaks.append(torch.cuda.max_memory_allocated(device) / 2**20)
+        del step
+        torch.cuda.empty_cache()
+    slope, intercept = np.polyfit(np.asarray(batches, dtype=float), np.asarray(peaks[:-1]), 1)
+    return {"log_peak_mib": math.log(peaks[-1]), "log_linear_prediction": math.log(slope * held_out + intercept)}
+
+
+@claim("BS-3", "Peak GPU memory of a training step grows linearly with batch size: a line fitted at batches "
+       "1k-8k predicts the peak at 16k within 10%, so the largest batch that fits can be chosen from memory",
+       method="MLP 1024 -> w -> w -> 10 (w = 4096: about 21M parameters), Adam, one warm-up step then one "
+              "measured step per batch (torch.cuda.max_memory_allocated after reset_peak_memory_stats); per "
+              "seed a least-squares line over batches 1024, 2048, 4096, 8192 predicts batch 16384; "
+              "observed - predicted in log units (a relative error), TOST within ±0.10", **BS3)
+def test_bs3_peak_memory_grows_linearly_with_batch(experiment):
+    if experiment.device.type != "cuda":
+        pytest.skip("needs CUDA: peak memory is read with torch.cuda.max_memory_allocated; on CPU the "
+                    "allocator keeps no peak statistics")
+    verdict = experiment.predicts(
+        partial(peak_memory, batches=(1024, 2048, 4096, 8192), held_out=16384, width=4096,
+                device=str(experiment.device)),
+        observed="log_peak_mib", predicted="log_linear_prediction", expect=Predicts(tol=0.10), unit="",
+        seeds=min(experiment.budget.seeds, 6))
     assert verdict
