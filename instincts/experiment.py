@@ -15,6 +15,7 @@ from instincts import arms as arms_mod
 from instincts.budget import Budget
 from instincts.cache import RunCache
 from instincts.expect import Exact, Expectation, Increasing
+from instincts.sequential import Design, run_looks
 from instincts.verdict import Outcome, Verdict
 
 ENGINE_VERSION = "0.1"
@@ -103,24 +104,46 @@ class Experiment:
         """The expectation's alpha split evenly over the claim's hypothesis examples."""
         return expect.alpha / self.examples
 
+    def design(self, expect: Expectation, n: int, looks: int | None = None) -> Design:
+        """The group-sequential plan for ``n`` seeds: ``looks`` (default: the budget's) equal looks.
+
+        The budget's looks shrink when ``n`` is too small for them (each look adds >= 2 seeds);
+        an explicit ``looks=`` that does not fit is an error.
+        """
+        if looks is None:
+            looks = max(1, min(self.budget.looks, n // 2))
+        return Design.equally_spaced(n, looks, self.alpha_for(expect))
+
     def compare(self, arm_a: Any, arm_b: Any, *, metric: str, expect: Expectation,
                 seeds: int | None = None, unit: str | None = None,
-                config: Mapping[str, Any] | None = None, labels: tuple[str, str] = ("A", "B")) -> Verdict:
-        """Judge ``expect`` on the paired per-seed differences metric(A) - metric(B)."""
+                config: Mapping[str, Any] | None = None, labels: tuple[str, str] = ("A", "B"),
+                looks: int | None = None) -> Verdict:
+        """Judge ``expect`` on the paired per-seed differences metric(A) - metric(B).
+
+        With more than one look (the budget's ``looks`` or ``looks=``) seeds are added look by
+        look and the comparison stops at the first conclusive look (``instincts.sequential``).
+        """
         _check_expectation(expect, "differences")
         start = time.perf_counter()
         s = self.seeds(seeds)
-        a = self.values(arm_a, metric, s, "arm_a")
-        b = self.values(arm_b, metric, s, "arm_b")
         unit = default_unit(metric) if unit is None else unit
-        verdict = expect.judge(a - b, alpha=self.alpha_for(expect), unit=unit)
-        return self._record("compare", metric, s, list(labels), np.stack([a, b], axis=1),
+
+        def collect(new: Sequence[int]) -> np.ndarray:
+            return np.stack([self.values(arm_a, metric, new, "arm_a"), self.values(arm_b, metric, new, "arm_b")],
+                            axis=1)
+
+        matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
+                                    lambda m, level: expect.judge(m[:, 0] - m[:, 1], alpha=level, unit=unit))
+        return self._record("compare", metric, s[:len(matrix)], list(labels), matrix,
                             [arms_mod.describe(arm_a), arms_mod.describe(arm_b)], verdict, config, start)
 
     def trend(self, arms_by_level: Mapping[Any, Any] | Sequence[tuple[Any, Any]], *, metric: str,
               expect: Expectation | None = None, seeds: int | None = None, unit: str | None = None,
-              config: Mapping[str, Any] | None = None) -> Verdict:
-        """Judge a trend of the metric over ordered levels (keys in order: low to high)."""
+              config: Mapping[str, Any] | None = None, looks: int | None = None) -> Verdict:
+        """Judge a trend of the metric over ordered levels (keys in order: low to high).
+
+        Seeds are added in looks as in ``compare``.
+        """
         expect = Increasing() if expect is None else expect
         _check_expectation(expect, "levels")
         pairs = list(arms_by_level.items()) if isinstance(arms_by_level, Mapping) else list(arms_by_level)
@@ -128,11 +151,14 @@ class Experiment:
             raise ValueError(f"a trend needs at least 2 levels, got {len(pairs)}")
         start = time.perf_counter()
         s = self.seeds(seeds)
-        cols = [self.values(arm, metric, s, f"level {level!r}") for level, arm in pairs]
-        matrix = np.stack(cols, axis=1)
         unit = default_unit(metric) if unit is None else unit
-        verdict = expect.judge(matrix, alpha=self.alpha_for(expect), unit=unit)
-        return self._record("trend", metric, s, [str(level) for level, _ in pairs], matrix,
+
+        def collect(new: Sequence[int]) -> np.ndarray:
+            return np.stack([self.values(arm, metric, new, f"level {level!r}") for level, arm in pairs], axis=1)
+
+        matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
+                                    lambda m, level: expect.judge(m, alpha=level, unit=unit))
+        return self._record("trend", metric, s[:len(matrix)], [str(level) for level, _ in pairs], matrix,
                             [arms_mod.describe(arm) for _, arm in pairs], verdict, config, start)
 
     def exact(self, arm: Callable[[int], Any] | Any, *, metric: str = "value", expect: Exact | None = None,
@@ -149,7 +175,7 @@ class Experiment:
 
     def predicts(self, arm: Any, *, observed: str, predicted: str, expect: Expectation,
                  seeds: int | None = None, unit: str | None = None,
-                 config: Mapping[str, Any] | None = None) -> Verdict:
+                 config: Mapping[str, Any] | None = None, looks: int | None = None) -> Verdict:
         """Judge ``expect`` on per-seed ``observed - predicted``, two metrics of one arm.
 
         For laws fitted per seed (a learning curve, a scaling rule): the arm trains, fits and
@@ -159,11 +185,15 @@ class Experiment:
         _check_expectation(expect, "differences")
         start = time.perf_counter()
         s = self.seeds(seeds)
-        results = self.run(arm, s, "arm")
-        obs, pred = (_pick(results, m, s, "arm") for m in (observed, predicted))
         unit = default_unit(observed) if unit is None else unit
-        verdict = expect.judge(obs - pred, alpha=self.alpha_for(expect), unit=unit)
-        return self._record("predicts", observed, s, [observed, predicted], np.stack([obs, pred], axis=1),
+
+        def collect(new: Sequence[int]) -> np.ndarray:
+            results = self.run(arm, new, "arm")
+            return np.stack([_pick(results, m, new, "arm") for m in (observed, predicted)], axis=1)
+
+        matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
+                                    lambda m, level: expect.judge(m[:, 0] - m[:, 1], alpha=level, unit=unit))
+        return self._record("predicts", observed, s[:len(matrix)], [observed, predicted], matrix,
                             [arms_mod.describe(arm)], verdict, config, start)
 
     def _record(self, kind, metric, seeds, labels, matrix, arms, verdict, config, start) -> Verdict:

@@ -36,6 +36,13 @@ def fmt(value: float, unit: str = "", signed: bool = True) -> str:
     return text + unit
 
 
+def percent(level: float) -> str:
+    """A confidence level as a percentage with enough decimals to tell it from 100% (99.98%)."""
+    tail = 100.0 * (1.0 - level)
+    digits = 0 if tail >= 1.0 or tail <= 0.0 else math.ceil(-math.log10(tail) - 1e-9)
+    return f"{level:.{digits}%}"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A pre-registered hypothesis tested on paired per-seed data.
@@ -57,6 +64,9 @@ class Verdict:
     label: str = "diff"
     pvalues: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    seeds_max: int = 0  # the most seeds the design could use (0: n, a fixed-n test)
+    look: int = 1  # the look the verdict was reached at (group-sequential designs)
+    looks: int = 1  # the looks planned
 
     def __bool__(self) -> bool:
         return self.outcome is Outcome.SUPPORTED
@@ -69,18 +79,28 @@ class Verdict:
     def confidence_level(self) -> float:
         return 1.0 - 2.0 * self.alpha
 
+    @property
+    def seeds_used(self) -> int:
+        return self.n
+
+    def _sample_size(self) -> str:
+        """"n=12", or "n=8 of 24 (look 2/3)" when seeds were added in looks."""
+        if self.looks <= 1:
+            return f"n={self.n}"
+        return f"n={self.n} of {self.seeds_max or self.n} (look {self.look}/{self.looks})"
+
     def confidence_interval(self) -> tuple[float, float]:
         return self.ci
 
     def line(self) -> str:
         """One line a person can read: what was expected, what was measured, how sure."""
         if self.alpha == 0.0:  # an exact property: no interval, no p-value
-            return f"{self.expectation}: {self.label} {self.effect:.3g}, n={self.n}"
+            return f"{self.expectation}: {self.label} {self.effect:.3g}, {self._sample_size()}"
         lo, hi = (fmt(v, self.unit).removesuffix(self.unit) if self.unit else fmt(v) for v in self.ci)
         p = "p<1e-4" if self.pvalue < 1e-4 else f"p={self.pvalue:.2g}"
         return (
             f"{self.expectation}: {self.label} {fmt(self.effect, self.unit)}, "
-            f"{self.confidence_level:.0%} CI [{lo}, {hi}], n={self.n}, {p}"
+            f"{percent(self.confidence_level)} CI [{lo}, {hi}], {self._sample_size()}, {p}"
         )
 
     def __str__(self) -> str:
@@ -94,6 +114,8 @@ class Verdict:
         data["outcome"] = self.outcome.value
         data["ci"] = list(self.ci)
         data["line"] = self.line()
+        data["seeds_used"] = self.n
+        data["seeds_max"] = self.seeds_max or self.n
         return finite_or_none(data)
 
 
