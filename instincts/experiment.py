@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -134,6 +134,7 @@ class Experiment:
 
         matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
                                     lambda m, level: expect.judge(m[:, 0] - m[:, 1], alpha=level, unit=unit))
+        verdict = _with_labels(verdict, labels)
         return self._record("compare", metric, s[:len(matrix)], list(labels), matrix,
                             [arms_mod.describe(arm_a), arms_mod.describe(arm_b)], verdict, config, start)
 
@@ -243,3 +244,12 @@ def _pick(results: Sequence[arms_mod.Metrics], metric: str, seeds: Sequence[int]
                              "(a diverged run should report its failure as a number, e.g. chance accuracy)")
         out.append(value)
     return np.asarray(out, dtype=float)
+
+
+def _with_labels(verdict: Verdict, labels: Sequence[str]) -> Verdict:
+    """"A superior to B" reads better with the arms' names: "b=16 superior to b=512"."""
+    a, b = (str(x) for x in labels)
+    text = verdict.expectation
+    if (a, b) == ("A", "B") or not text.startswith("A ") or " to B" not in text:
+        return verdict
+    return replace(verdict, expectation=f"{a} " + text[2:].replace(" to B", f" to {b}", 1))
