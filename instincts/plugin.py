@@ -36,6 +36,8 @@ class State:
 STATE = pytest.StashKey[State]()
 EXPERIMENT = pytest.StashKey[Experiment]()
 RESULT = pytest.StashKey[dict]()
+GPU_PLAN = pytest.StashKey["list[int] | None"]()
+PLANNED_GPU = "instincts_gpu"  # workerinput key: the cuda:N index the controller planned for the worker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +58,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(reported as xfail, not a failure); a new REFUTED still fails")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``-k BS-1`` selects a claim by its catalogue id, whatever its test is called."""
+    for item in items:
+        info = claim_info(item)
+        if info is not None:
+            item.extra_keyword_matches.add(info.id)
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -64,14 +74,16 @@ def _is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): a statistical claim from the catalogue")
     config.addinivalue_line("markers", "slow: long-running (calibration by thousands of simulations)")
+    devices.pin_device_order()  # before the first CUDA call, so that CUDA numbers GPUs as NVML does
     name = config.getoption("budget") or default_budget_name(torch.cuda.is_available())
     try:
         budget = get_budget(name)
-        device = devices.choose_device(config.getoption("claims_device"))
+        device = devices.choose_device(config.getoption("claims_device"), _planned_gpu(config))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if device.type == "cpu":
-        devices.configure_threads()
+    devices.configure_threads()
+    if device.type == "cuda" and not getattr(config.option, "numprocesses", None):
+        torch.cuda.set_device(device)  # workers and serial runs pin their GPU; an xdist controller trains nothing
     root = config.rootpath
     cache_dir = None if config.getoption("no_claims_cache") else Path(
         config.getoption("claims_cache_dir") or root / ".instincts-cache")
@@ -85,6 +97,35 @@ def pytest_configure(config: pytest.Config) -> None:
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir and not _is_worker(config) and not config.getoption("keep_allure_results"):
         _clear_allure_results(Path(alluredir))
+
+
+def _auto_cuda(config: pytest.Config) -> bool:
+    """The device is chosen automatically and CUDA is present: GPUs are planned by NVML free memory."""
+    return config.getoption("claims_device") in (None, "", "auto", "cuda") and torch.cuda.is_available()
+
+
+def _planned_gpu(config: pytest.Config) -> int | None:
+    """This process's GPU: a worker's from the controller's plan, a serial run's the freest one."""
+    if _is_worker(config):
+        return config.workerinput.get(PLANNED_GPU)
+    if _auto_cuda(config):
+        plan = devices.plan_cuda(1)
+        return plan[0] if plan else None
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller, once per worker: its GPU from one NVML plan, made before any worker holds memory."""
+    config = node.config
+    if not _auto_cuda(config):
+        return
+    if GPU_PLAN not in config.stash:
+        config.stash[GPU_PLAN] = devices.plan_cuda(int(node.workerinput["workercount"]))
+    plan = config.stash[GPU_PLAN]
+    index = devices.worker_index(str(node.workerinput["workerid"]))
+    if plan and index < len(plan):
+        node.workerinput[PLANNED_GPU] = plan[index]
 
 
 def _known_refuted(path: str | None) -> dict[str, str]:

@@ -174,7 +174,11 @@ def test_standard_budget_uses_more_seeds(pytester: pytest.Pytester):
     result.assert_outcomes(passed=2, deselected=4)
     result.stdout.fnmatch_lines(["*claims (standard budget, cpu)*"])
     claims = claims_of(pytester.path / "c.json")
-    assert {c["n"] for c in claims.values()} == {24}
+    # standard plans 3 looks over 24 seeds: the clear U-2 stops at look 1 (8 seeds); U-1 has zero
+    # spread, which never stops early, so it runs to the end
+    assert {c["id"]: c["n"] for c in claims.values()} == {"U-1": 24, "U-2": 8}
+    assert {c["id"]: c["seeds_max"] for c in claims.values()} == {"U-1": 24, "U-2": 24}
+    assert all("of 24 (look" in c["line"] for c in claims.values())
     assert {c["budget"] for c in claims.values()} == {"standard"}
 
 
@@ -399,3 +403,10 @@ def test_a_failed_assert_beside_supported_verdicts_is_an_error(pytester: pytest.
     assert result.parseoutcomes() == {"failed": 1}
     c = claims_of(pytester.path / "c.json")["M-1"]
     assert c["verdict"] == "ERROR" and "the user's own check" in c["error"]
+
+
+def test_k_selects_a_claim_by_its_catalogue_id(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=CLAIMS)
+    result = pytester.runpytest_inprocess("-k", "U-2 or U-4", "--claims-json", "c.json")
+    assert result.parseoutcomes() == {"passed": 1, "failed": 1, "deselected": 4}
+    assert set(claims_of(pytester.path / "c.json")) == {"U-2", "U-4"}
