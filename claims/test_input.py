@@ -33,7 +33,7 @@ from fixtures.degrade import degrade
 from fixtures.shapes import DEFAULT_CLASSES, render, sample_grid, sample_scenes
 from instincts import Increasing, NonInferior, Predicts, Superior, claim
 from instincts.experiment import RunContext
-from instincts.train import Recipe, _batches
+from instincts.train import Recipe, batches
 from models.cnn import ShapesCNN
 
 SECTION = "Input"
@@ -132,13 +132,13 @@ def train_and_score(arm: ShapesNet, seed: int, epochs: int, data_scale: float,
     torch.manual_seed(seed)
     model = ShapesCNN(classes=len(DEFAULT_CLASSES), width=arm.width).to(device)
     opt = Recipe(batch_size=arm.batch_size, lr=arm.lr, epochs=epochs).make(list(model.parameters()))
-    steps = epochs * len(_batches(n, arm.batch_size))
+    steps = epochs * len(batches(n, arm.batch_size))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)  # the last iterate settles
     order = torch.Generator().manual_seed(seed)
     step, cpu, wall = 0, time.process_time(), time.perf_counter()
     for _ in range(epochs):
         perm = torch.randperm(n, generator=order)
-        for sl in _batches(n, arm.batch_size):
+        for sl in batches(n, arm.batch_size):
             idx = perm[sl]
             loss = nn.functional.cross_entropy(model(xs[step % len(xs)][idx]), y[idx])
             opt.zero_grad(set_to_none=True)

@@ -77,13 +77,14 @@ class Recipe:
 Data = tuple[torch.Tensor, torch.Tensor]
 
 
-def _permutations(n: int, seeds: list[int], epochs: int) -> torch.Tensor:
+def permutations(n: int, seeds: list[int], epochs: int) -> torch.Tensor:
     """epochs x seeds x n: each seed's data order, the same whatever the batch size."""
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     return torch.stack([torch.stack([torch.randperm(n, generator=g) for g in gens]) for _ in range(epochs)])
 
 
-def _init(make_model: Callable[[], nn.Module], seeds: list[int], device: torch.device) -> list[nn.Module]:
+def init_models(make_model: Callable[[], nn.Module], seeds: list[int], device: torch.device) -> list[nn.Module]:
+    """One model per seed, built after ``torch.manual_seed(seed)``: arms with the same seed share init."""
     models = []
     for s in seeds:
         torch.manual_seed(s)
@@ -110,8 +111,8 @@ def fit_classifiers(make_model: Callable[[], nn.Module], seeds: list[int], train
     strategy = check_strategy(strategy, make_model(), len(seeds), device)
     x, y = (t.to(device) for t in train)
     xt, yt = (t.to(device) for t in test)
-    perms = _permutations(len(x), seeds, recipe.epochs).to(device)
-    models = _init(make_model, seeds, device)
+    perms = permutations(len(x), seeds, recipe.epochs).to(device)
+    models = init_models(make_model, seeds, device)
     run = {"bmm": _fit_bmm, "vmap": _fit_vmap, "loop": _fit_loop}[strategy]
     return run(models, x, y, xt, yt, perms, recipe)
 
@@ -178,7 +179,8 @@ def _vmappable(model: nn.Module) -> bool:
     return not any(isinstance(m, NOT_VMAPPABLE) for m in model.modules())
 
 
-def _batches(n: int, batch_size: int) -> list[slice]:
+def batches(n: int, batch_size: int) -> list[slice]:
+    """Consecutive slices of an epoch's permutation (the last one may be short)."""
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
@@ -213,7 +215,7 @@ def _fit_loop(models, x, y, xt, yt, perms, recipe):
         last = []
         for epoch_perm in perms:
             last = []
-            for sl in _batches(len(x), recipe.batch_size):
+            for sl in batches(len(x), recipe.batch_size):
                 idx = epoch_perm[k, sl]
                 with recipe.autocast(x.device):
                     logits = model(x[idx])
@@ -269,7 +271,7 @@ def _fit_stacked(forward, evaluate, params, n_seeds, x, y, xt, yt, perms, recipe
     last = []
     for epoch_perm in perms:
         last = []
-        for sl in _batches(len(x), recipe.batch_size):
+        for sl in batches(len(x), recipe.batch_size):
             idx = epoch_perm[:, sl]  # seeds x batch
             with recipe.autocast(x.device):
                 logits = forward(x[idx])
