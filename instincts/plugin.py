@@ -53,17 +53,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where to write claims.json (default: <rootdir>/reports/claims.json)")
     group.addoption("--keep-allure-results", action="store_true",
                     help="do not clear old results from --alluredir at the start of a run")
+    group.addoption("--claims-merge", action="store_true",
+                    help="merge this run's verdicts into an existing claims.json (and keep the Allure results): "
+                         "for a second session, e.g. timing claims run alone after the rest ran in parallel")
     group.addoption("--claims-baseline", default=None,
                     help="a claims.json of known verdicts: a claim REFUTED there too is a known finding "
                          "(reported as xfail, not a failure); a new REFUTED still fails")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m/-k deselect
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``-k BS-1`` selects a claim by its catalogue id, whatever its test is called."""
+    """``-k BS-1`` selects a claim by its catalogue id, whatever its test is called; timing claims
+    carry the ``timing`` mark, so ``-m timing`` runs them alone and ``-m "not timing"`` in parallel."""
     for item in items:
         info = claim_info(item)
         if info is not None:
             item.extra_keyword_matches.add(info.id)
+            if info.timing:
+                item.add_marker(pytest.mark.timing)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -74,6 +81,7 @@ def _is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): a statistical claim from the catalogue")
     config.addinivalue_line("markers", "slow: long-running (calibration by thousands of simulations)")
+    config.addinivalue_line("markers", "timing: a wall-clock claim; run it alone (-m timing, no -n) for clean numbers")
     devices.pin_device_order()  # before the first CUDA call, so that CUDA numbers GPUs as NVML does
     name = config.getoption("budget") or default_budget_name(torch.cuda.is_available())
     try:
@@ -95,7 +103,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config):
         config.pluginmanager.register(Collector(config.stash[STATE]), "instincts-collector")
     alluredir = getattr(config.option, "allure_report_dir", None)
-    if alluredir and not _is_worker(config) and not config.getoption("keep_allure_results"):
+    keep = config.getoption("keep_allure_results") or config.getoption("claims_merge")
+    if alluredir and not _is_worker(config) and not keep:
         _clear_allure_results(Path(alluredir))
 
 
@@ -220,6 +229,10 @@ def pytest_runtest_call(item: pytest.Item):
                   "budget": state.budget.name, "device": str(state.device), "duration_s": round(seconds, 2)}
     else:
         return
+    workers = int(getattr(item.config, "workerinput", {}).get("workercount", 1))
+    if info.timing and workers > 1:
+        result = {**result, "note": f"timed beside {workers - 1} other xdist worker(s); for clean numbers run "
+                                    "timing claims alone: pytest claims -m timing"}
     item.stash[RESULT] = result
 
 
@@ -269,6 +282,23 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     return None
 
 
+def _merged(path: Path, results: list[dict[str, Any]], budget: str) -> list[dict[str, Any]]:
+    """The earlier session's claims, with this session's replacing any of the same nodeid."""
+    from instincts.gate import GateInputError, load
+
+    if not path.exists():
+        return results
+    try:
+        earlier = load(path, "claims.json to merge into")
+    except GateInputError as exc:
+        raise pytest.UsageError(f"--claims-merge: {exc}") from None
+    if earlier["meta"].get("budget") not in (None, budget):
+        raise pytest.UsageError(f"--claims-merge: {path} holds a {earlier['meta']['budget']!r} run and this is a "
+                                f"{budget!r} run; merge runs of one budget only")
+    fresh = {r["nodeid"] for r in results}
+    return [c for c in earlier["claims"] if c["nodeid"] not in fresh] + results
+
+
 class Collector:
     """Controller-side: gathers claim results from every worker's reports, writes claims.json."""
 
@@ -285,7 +315,10 @@ class Collector:
         if not state.results:
             return
         facts = {**devices.environment(), "budget": state.budget.name, "device": str(state.device)}
-        write_claims_json(state.claims_json, state.results,
+        claims = state.results
+        if session.config.getoption("claims_merge"):
+            claims = _merged(state.claims_json, claims, state.budget.name)
+        write_claims_json(state.claims_json, claims,
                           {"budget": state.budget.name, "device": str(state.device), "environment": facts,
                            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         alluredir = getattr(session.config.option, "allure_report_dir", None)
@@ -310,6 +343,9 @@ class Collector:
             tr.write_line(f"{r['id']:<8} {r['verdict']:<12} {secs}  {statement}")
             tr.write_line(f"{'':<30}{detail}"[:250])
         tr.write_line("  ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items())))
+        if any("note" in r for r in state.results):
+            tr.write_line("note: timing claims ran beside other xdist workers; run them alone with "
+                          "`pytest claims -m timing` (no -n) for clean numbers")
         tr.write_line(f"claims.json: {state.claims_json}")
         alluredir = getattr(config.option, "allure_report_dir", None)
         if alluredir:

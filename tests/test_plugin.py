@@ -410,3 +410,30 @@ def test_k_selects_a_claim_by_its_catalogue_id(pytester: pytest.Pytester):
     result = pytester.runpytest_inprocess("-k", "U-2 or U-4", "--claims-json", "c.json")
     assert result.parseoutcomes() == {"passed": 1, "failed": 1, "deselected": 4}
     assert set(claims_of(pytester.path / "c.json")) == {"U-2", "U-4"}
+
+
+TIMED = '''
+from instincts import Superior, claim
+
+
+@claim("T-1", "a timed thing is quick", timing=True)
+def test_timed(experiment):
+    assert experiment.compare(lambda s: 1.0 + s / 100, lambda s: 0.5, metric="value", expect=Superior())
+'''
+
+
+def test_timing_claims_are_marked_and_a_second_session_merges(pytester: pytest.Pytester):
+    """`-m "not timing" -n 2` then `-m timing --claims-merge`: one claims.json with both."""
+    pytester.makepyfile(test_user=CLAIMS, test_timed=TIMED)
+    first = pytester.runpytest_inprocess("-m", "not timing", "--claims-json", "c.json")
+    assert first.parseoutcomes()["deselected"] == 1
+    assert "T-1" not in claims_of(pytester.path / "c.json")
+    second = pytester.runpytest_inprocess("-m", "timing", "--claims-json", "c.json", "--claims-merge")
+    assert second.parseoutcomes() == {"passed": 1, "deselected": 6}
+    claims = claims_of(pytester.path / "c.json")
+    assert set(claims) == set(EXPECTED) | {"T-1"} and claims["T-1"]["timing"] is True
+    bad = json.loads((pytester.path / "c.json").read_text())
+    bad["meta"]["budget"] = "full"
+    (pytester.path / "c.json").write_text(json.dumps(bad))
+    third = pytester.runpytest_inprocess("-m", "timing", "--claims-json", "c.json", "--claims-merge")
+    third.stderr.fnmatch_lines(["*--claims-merge: * holds a 'full' run and this is a 'smoke' run*"])
