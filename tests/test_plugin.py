@@ -437,3 +437,17 @@ def test_timing_claims_are_marked_and_a_second_session_merges(pytester: pytest.P
     (pytester.path / "c.json").write_text(json.dumps(bad))
     third = pytester.runpytest_inprocess("-m", "timing", "--claims-json", "c.json", "--claims-merge")
     third.stderr.fnmatch_lines(["*--claims-merge: * holds a 'full' run and this is a 'smoke' run*"])
+
+
+def test_a_refuted_timing_claim_is_reported_not_gated(pytester: pytest.Pytester):
+    """Wall-clock verdicts belong to the machine: with a baseline, a refuted timing claim is xfail."""
+    pytester.makepyfile(test_timed=TIMED.replace("lambda s: 1.0 + s / 100, lambda s: 0.5",
+                                                 "lambda s: 0.5, lambda s: 1.0 + s / 100"))
+    plain = pytester.runpytest_inprocess("--claims-json", "c.json")
+    assert plain.parseoutcomes() == {"failed": 1}  # without a baseline a refutation fails, timing or not
+    base = json.loads((pytester.path / "c.json").read_text())
+    base["claims"][0]["verdict"] = "SUPPORTED"  # the baseline machine found it holds
+    (pytester.path / "base.json").write_text(json.dumps(base))
+    gated = pytester.runpytest_inprocess("--claims-json", "c.json", "--claims-baseline", "base.json", "-rx")
+    assert gated.parseoutcomes() == {"xfailed": 1}
+    gated.stdout.fnmatch_lines(["XFAIL *test_timed* - timing claim, machine-dependent: reported, not gated*"])
