@@ -16,7 +16,13 @@ from instincts.budget import BUDGETS, Budget, default_budget_name, get_budget
 from instincts.cache import RunCache
 from instincts.claim import ClaimInfo, claim_info
 from instincts.experiment import ENGINE_VERSION, Experiment
-from instincts.report import attach_allure, claim_result, write_claims_json, write_environment
+from instincts.report import (
+    attach_allure,
+    claim_result,
+    show_refutations_as_failed,
+    write_claims_json,
+    write_environment,
+)
 
 PROPERTY = "instincts_claim"
 
@@ -332,6 +338,7 @@ class Collector:
         alluredir = getattr(session.config.option, "allure_report_dir", None)
         if alluredir:
             write_environment(Path(alluredir), facts)
+            show_refutations_as_failed(Path(alluredir))
 
     def pytest_terminal_summary(self, terminalreporter, config: pytest.Config) -> None:
         state = self.state

@@ -451,3 +451,24 @@ def test_a_refuted_timing_claim_is_reported_not_gated(pytester: pytest.Pytester)
     gated = pytester.runpytest_inprocess("--claims-json", "c.json", "--claims-baseline", "base.json", "-rx")
     assert gated.parseoutcomes() == {"xfailed": 1}
     gated.stdout.fnmatch_lines(["XFAIL *test_timed* - timing claim, machine-dependent: reported, not gated*"])
+
+
+def test_refutations_reported_as_xfail_show_as_failed_in_allure(tmp_path: Path):
+    from instincts.report import show_refutations_as_failed
+
+    def result(name, status, message, tag):
+        doc = {"name": name, "status": status, "statusDetails": {"message": message},
+               "labels": [{"name": "story", "value": name}, {"name": "tag", "value": tag}]}
+        (tmp_path / f"{name}-result.json").write_text(json.dumps(doc))
+
+    result("known", "skipped", "XFAIL known finding, REFUTED in the baseline too — diff -1.0pp\n\nAssertionError",
+           "refuted")
+    result("inconclusive", "skipped", "INCONCLUSIVE — diff +0.1pp", "inconclusive")
+    result("other-xfail", "skipped", "XFAIL a user's own xfail", "supported")
+    assert show_refutations_as_failed(tmp_path) == 1
+    known = json.loads((tmp_path / "known-result.json").read_text())
+    assert known["status"] == "failed"
+    assert known["statusDetails"]["message"].startswith(
+        "REFUTED (known finding, REFUTED in the baseline too; xfail in pytest) — diff -1.0pp")
+    for name in ("inconclusive", "other-xfail"):
+        assert json.loads((tmp_path / f"{name}-result.json").read_text())["status"] == "skipped"
