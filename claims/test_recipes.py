@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fixtures.mixture import Mixture
-from fixtures.selection import accuracy, fit_candidates, select_on_test
+from fixtures.selection import accuracy, search, select_on_test
 from fixtures.thresholdout import Thresholdout, reuse_gaps
 from instincts import Decreasing, Exact, Superior, claim
 from instincts.experiment import RunContext
@@ -98,10 +98,7 @@ def population_gap(seed: int, population: int = 400, candidates: int = 50) -> fl
     world = Mixture()
     x_tr, y_tr = world.sample(200, g)
     x_pop, y_pop = world.sample(population, g)  # the population, and the evaluation set
-    # candidates drawn as in select_on_test: random feature subsets and ridge penalties
-    masks = (torch.rand(candidates, world.dim, generator=g) < torch.rand(candidates, 1, generator=g) * 0.8 + 0.2)
-    ridge = 10 ** (torch.rand(candidates, generator=g, dtype=torch.float64) * 4 - 1)
-    w = fit_candidates(x_tr.double(), y_tr, masks.double(), ridge)
+    w = search(g, x_tr, y_tr, candidates)  # candidates drawn as in select_on_test
     evaluation = accuracy(w, x_pop, y_pop)  # what selection sees
     pick = int(evaluation.argmax())
     correct = (x_pop.double() @ w[pick, :-1] + w[pick, -1] > 0).long() == y_pop
