@@ -35,8 +35,7 @@ class State:
     strict: bool
     claims_json: Path
     versions: dict[str, str]
-    known_refuted: dict[str, str] = field(default_factory=dict)  # nodeid -> the baseline's verdict line
-    gating: bool = False  # a --claims-baseline was given
+    known_refuted: dict[str, str] | None = None  # with --claims-baseline: nodeid -> its REFUTED line
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -106,8 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
     claims_json = Path(config.getoption("claims_json") or root / "reports" / "claims.json")
     versions = {"instincts": ENGINE_VERSION, "torch": torch.__version__}
     config.stash[STATE] = State(budget, device, RunCache(cache_dir), config.getoption("strict_claims"),
-                                claims_json, versions, _known_refuted(config.getoption("claims_baseline")),
-                                bool(config.getoption("claims_baseline")))
+                                claims_json, versions, _known_refuted(config.getoption("claims_baseline")))
     _load_hypothesis_profile(config, budget)
     if not _is_worker(config):
         config.pluginmanager.register(Collector(config.stash[STATE]), "instincts-collector")
@@ -146,16 +144,21 @@ def pytest_configure_node(node) -> None:
         node.workerinput[PLANNED_GPU] = plan[index]
 
 
-def _known_refuted(path: str | None) -> dict[str, str]:
-    """Claims the baseline records as REFUTED: findings already reported, not regressions."""
-    if not path:
-        return {}
+def _load_claims(path: Path, what: str, option: str) -> dict[str, Any]:
+    """A validated claims.json, or a usage error that names the option and the problem."""
     from instincts.gate import GateInputError, load
 
     try:
-        doc = load(Path(path), "baseline")
+        return load(path, what)
     except GateInputError as exc:
-        raise pytest.UsageError(f"--claims-baseline: {exc}") from None
+        raise pytest.UsageError(f"{option}: {exc}") from None
+
+
+def _known_refuted(path: str | None) -> dict[str, str] | None:
+    """Claims the baseline records as REFUTED: findings already reported, not regressions."""
+    if not path:
+        return None
+    doc = _load_claims(Path(path), "baseline", "--claims-baseline")
     return {c["nodeid"]: c.get("line", "") for c in doc["claims"] if c.get("verdict") == "REFUTED"}
 
 
@@ -223,21 +226,22 @@ def pytest_runtest_call(item: pytest.Item):
     state = item.config.stash[STATE]
     seconds = time.perf_counter() - start
     exc = outcome.exception
+    error = None
     if exp.records and isinstance(exc, AssertionError) and exp.outcome.value == "SUPPORTED":
         # every verdict holds, so the failed assert is about something else: not a SUPPORTED claim
-        result = {**info.to_dict(), "nodeid": item.nodeid, "verdict": "ERROR",
-                  "error": f"verdicts SUPPORTED, but an assertion failed: {exc!r}"[:500],
-                  "budget": state.budget.name, "device": str(state.device), "duration_s": round(seconds, 2)}
+        error = f"verdicts SUPPORTED, but an assertion failed: {exc!r}"
     elif exp.records and (exc is None or isinstance(exc, AssertionError)):
         result = claim_result(info, item.nodeid, exp.records, exp.outcome.value, state.budget.name,
                               str(state.device), seconds, state.versions)
         if getattr(item.config.option, "allure_report_dir", None):
             attach_allure(info, exp.records, result)
     elif exc is not None and not isinstance(exc, pytest.skip.Exception):
-        result = {**info.to_dict(), "nodeid": item.nodeid, "verdict": "ERROR", "error": repr(exc)[:500],
-                  "budget": state.budget.name, "device": str(state.device), "duration_s": round(seconds, 2)}
+        error = repr(exc)
     else:
         return
+    if error is not None:
+        result = {**info.to_dict(), "nodeid": item.nodeid, "verdict": "ERROR", "error": error[:500],
+                  "budget": state.budget.name, "device": str(state.device), "duration_s": round(seconds, 2)}
     workers = int(getattr(item.config, "workerinput", {}).get("workercount", 1))
     if info.timing and workers > 1:
         result = {**result, "note": f"timed beside {workers - 1} other xdist worker(s); for clean numbers run "
@@ -259,13 +263,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if result is None:
         return
     verdict = result["verdict"]
-    strict = item.config.stash[STATE].strict
-    line = result.get("line", "")
     state = item.config.stash[STATE]
+    strict = state.strict
+    line = result.get("line", "")
     # gating on a baseline: a refutation it records is a finding on record; a timing claim's verdict
     # belongs to the machine and its load, so its refutation is reported (the gate warns), not failed
-    why = ("known finding, REFUTED in the baseline too" if item.nodeid in state.known_refuted else
-           "timing claim, machine-dependent: reported, not gated" if state.gating and info and info.timing else None)
+    gating = state.known_refuted is not None
+    why = ("known finding, REFUTED in the baseline too" if gating and item.nodeid in state.known_refuted else
+           "timing claim, machine-dependent: reported, not gated" if gating and info and info.timing else None)
     known = verdict == "REFUTED" and why is not None and (
         report.passed or call.excinfo is not None and call.excinfo.errisinstance(AssertionError))
     if known:
@@ -298,14 +303,9 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
 
 def _merged(path: Path, results: list[dict[str, Any]], budget: str) -> list[dict[str, Any]]:
     """The earlier session's claims, with this session's replacing any of the same nodeid."""
-    from instincts.gate import GateInputError, load
-
     if not path.exists():
         return results
-    try:
-        earlier = load(path, "claims.json to merge into")
-    except GateInputError as exc:
-        raise pytest.UsageError(f"--claims-merge: {exc}") from None
+    earlier = _load_claims(path, "claims.json to merge into", "--claims-merge")
     if earlier["meta"].get("budget") not in (None, budget):
         raise pytest.UsageError(f"--claims-merge: {path} holds a {earlier['meta']['budget']!r} run and this is a "
                                 f"{budget!r} run; merge runs of one budget only")
