@@ -27,7 +27,7 @@ import pytest
 import claims.test_batch_size as batch_size_claims
 from instincts.htmlreport import make_report, toolchain_problem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "reports" / "report-screenshot.png"
 WINDOW = (1400, 1000)
 CLAIM = batch_size_claims.test_odd_batch_sizes_generalize_as_well_as_even._instincts_claim  # BS-1

@@ -10,7 +10,7 @@ from instincts import Equivalent, Increasing, NonInferior, Superior
 from instincts.gate import GateInputError, compare, main, p_against
 from instincts.report import write_claims_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def claim(name: str, verdict: str = "SUPPORTED", effect: float | None = 0.002, p: float | None = 1e-4,
