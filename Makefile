@@ -1,20 +1,52 @@
 # The two commands of the README: `make claims` (set up, run the catalogue, write the reports)
 # and `make test` (the engine's tests, fast calibration and the smoke claims).
+#
+# Installs are reproducible: `make setup` installs requirements.lock (every package, transitive ones
+# too, pinned with hashes, for Python 3.11 on Linux x86_64; torch is the CPU build 2.13.0+cpu that
+# pip finds in the machine's local wheel folder, its find-links), then the checkout with --no-deps.
+# It reinstalls when requirements.lock or pyproject.toml changes, and fails if pyproject.toml
+# needs something the lock lacks. pyproject.toml keeps open ranges (for people who install the
+# plugin into their own project); requirements.in holds the pins for this repo only (torch +cpu).
+#
+# Refreshing the lock (pip-tools' pip-compile of pyproject.toml + its dev extra + requirements.in,
+# run with Python 3.11 from a tool venv, .venv-lock):
+#   make lock                     after editing dependencies: re-resolves, keeping current pins
+#                                 where they still fit
+#   make lock P="pytest numpy"    also moves those packages to their newest allowed release
+#   make lock UPGRADE=1           moves every package to its newest allowed release
+# then review `git diff requirements.lock`, run `make test` (setup reinstalls) and commit both files.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU wheel on a CPU box; on a CUDA machine pip takes the CUDA build of the same release.
-TORCH ?= torch==2.13.0
+PYTHON ?= python3
+LOCK ?= requirements.lock
 N ?= auto
 
-.PHONY: setup claims test gate report lint clean
+.PHONY: setup lock claims test gate report lint clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+$(VENV)/.installed: $(LOCK) pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip check || { echo "pyproject.toml needs what $(LOCK) lacks: run make lock" >&2; exit 1; }
+	touch $@
+
+LOCK_VENV ?= .venv-lock
+LOCK_TOOLS ?= pip==26.3 pip-tools==7.6.2
+UPGRADE ?=
+P ?=
+
+lock: $(LOCK_VENV)/.installed
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet \
+	  pyproject.toml requirements.in --extra dev --output-file $(LOCK) \
+	  --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	  $(if $(UPGRADE),--upgrade) $(foreach p,$(P),--upgrade-package $(p))
+
+$(LOCK_VENV)/.installed:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "the lock is for Python 3.11: make lock PYTHON=python3.11")'
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q $(LOCK_TOOLS)
 	touch $@
 
 BASELINE ?= reports/baseline/smoke.json

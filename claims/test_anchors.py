@@ -6,16 +6,13 @@ are judged by YOLOv2's mean best IoU, and YOLOv5's best possible recall is recor
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-
-import allure
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.boxes import SKEWS, best_possible_recall, draw_boxes, kmeans_anchors, mean_best_iou, scaled_anchors
+from fixtures.anchor_report import attach_anchor_plot, attach_bpr
+from fixtures.arms.anchors import Anchors
+from fixtures.boxes import SKEWS
 from instincts import NonInferior, Superior, claim
-from instincts.experiment import RunContext
 
 SECTION = "Recipes and the rest"
 QUESTION = "Proper anchor boxes: do anchors fitted to the data beat hand-picked ones?"
@@ -32,64 +29,6 @@ METHOD = ("Per seed a fresh set of 2,000 x the budget's data scale box shapes (w
           "of some anchor) is recorded in the attached table.")
 
 
-@dataclass(frozen=True)
-class Anchors:
-    """Anchors for a freshly drawn box set: "iou" / "euclidean" k-means, or "hand-picked" (YOLOv3, scaled)."""
-
-    method: str
-    skew: str
-    k: int = 5
-    boxes: int = 2000
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        out = []
-        for seed in seeds:
-            boxes = draw_boxes(seed, context.budget.scaled(self.boxes), self.skew)
-            if self.method == "hand-picked":
-                anchors = scaled_anchors(boxes)
-            else:
-                anchors = kmeans_anchors(boxes, self.k, self.method, seed)
-            out.append({"mean_best_iou": mean_best_iou(boxes, anchors), "bpr": best_possible_recall(boxes, anchors),
-                        "anchors": float(len(anchors))})
-        return out
-
-
-def attach_bpr(experiment, arms: dict[str, Anchors]) -> None:
-    """A per-seed table of best possible recall for each arm (from the cached runs)."""
-    seeds = experiment.seeds()
-    columns = {name: experiment.values(arm, "bpr", seeds, name) for name, arm in arms.items()}
-    rows = ["seed\t" + "\t".join(f"BPR {name}" for name in columns)]
-    rows += [f"{s}\t" + "\t".join(f"{col[i]:.4f}" for col in columns.values()) for i, s in enumerate(seeds)]
-    rows.append("mean\t" + "\t".join(f"{col.mean():.4f}" for col in columns.values()))
-    allure.attach("\n".join(rows), name="best possible recall (YOLOv5, threshold 4)",
-                  attachment_type=allure.attachment_type.TSV)
-
-
-def attach_anchor_plot(skew: str, seed: int = 0) -> None:
-    """Seed 0's boxes (log-log w, h) with the three anchor sets: what the numbers summarise."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    boxes = draw_boxes(seed, 2000, skew)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(boxes[:, 0], boxes[:, 1], s=2, alpha=0.25, color="#90a4ae", label="boxes")
-    for (name, anchors), marker in zip({"IoU k-means k=5": kmeans_anchors(boxes, 5, "iou", seed),
-                                        "Euclidean k-means k=5": kmeans_anchors(boxes, 5, "euclidean", seed),
-                                        "hand-picked 9 (YOLOv3, scaled)": scaled_anchors(boxes)}.items(), "o^s"):
-        label = f"{name}: {mean_best_iou(boxes, anchors):.3f}"
-        ax.scatter(anchors[:, 0], anchors[:, 1], s=60, marker=marker, label=label)
-    ax.set(xscale="log", yscale="log", xlabel="width (px)", ylabel="height (px)",
-           title=f"'{skew}' boxes, seed {seed}: mean best IoU")
-    ax.legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    allure.attach(buf.getvalue(), name=f"boxes and anchors ({skew}, seed {seed})",
-                  attachment_type=allure.attachment_type.PNG)
-
-
 skews = st.sampled_from(sorted(SKEWS))
 
 
@@ -101,7 +40,7 @@ def test_kmeans_anchors_match_hand_picked(experiment, skew):
     verdict = experiment.compare(kmeans, hand, metric="mean_best_iou", expect=NonInferior(margin=0.01),
                                  unit="pp", config={"skew": skew}, labels=("IoU k-means, k=5", "hand-picked 9"))
     attach_bpr(experiment, {"IoU k-means k=5": kmeans, "hand-picked 9": hand})
-    attach_anchor_plot(skew)
+    attach_anchor_plot(experiment, skew)
     assert verdict
 
 

@@ -7,26 +7,22 @@ RC-9  a RepVGG block fuses into one conv (same outputs, faster); distillation be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch import nn
 
-from claims.configs import DigitsMLP
-from fixtures.architectures import Architecture, architectures
-from fixtures.digits import digits_split
-from fixtures.distill import Student
-from instincts import Equivalent, Exact, Superior, claim
-from instincts.experiment import RunContext
-from instincts.timing import PairedTimes, Reference, time_interleaved
-from instincts.train import fit_classifiers
-from models.from_text import from_layers, from_repr, parameter_count
-from models.linear import collapse, deep_linear, fold_batchnorm, randomize_batchnorm
-from models.mlp import MLP
-from models.repvgg import RepVGGBlock, fuse
+from fixtures.architectures import architectures
+from fixtures.arms.architecture import (
+    DigitsNet,
+    FusionSpeedup,
+    Student,
+    bn_fold_error,
+    collapse_error,
+    fusion_error,
+    layer_list_error,
+    repr_round_trip_error,
+)
+from instincts import Equivalent, Exact, Reference, Superior, claim
 
 SECTION = "Recipes and the rest"
 
@@ -35,29 +31,6 @@ SECTION = "Recipes and the rest"
 RC2_Q = "Simplify the whole equation: is a deep linear network more than one matrix?"
 RC2_ANCHORS = ["Saxe et al. 2014: deep linear networks compute a linear map (their learning dynamics differ)",
                "Ioffe & Szegedy 2015: inference-time BatchNorm is an affine map per channel"]
-
-
-def collapse_error(seed: int, widths: tuple[int, ...], batch: int = 32) -> float:
-    """max |net(x) - (x W^T + b)| for a random float64 deep linear net and its collapsed matrix."""
-    net = deep_linear(list(widths))
-    w, b = collapse(net)
-    x = torch.randn(batch, widths[0], dtype=torch.float64)
-    with torch.no_grad():
-        return float((net(x) - (x @ w.T + b)).abs().max())
-
-
-def bn_fold_error(seed: int, channels: tuple[int, int], kernel: int, eps: float | None = None) -> float:
-    """max |bn(conv(x)) - folded(x)| for a random float64 conv and an eval-mode BN with random statistics.
-
-    ``eps`` overrides the BN's epsilon in the fold only: a deliberately wrong fold for the tests.
-    """
-    g = torch.Generator().manual_seed(seed)
-    conv = nn.Conv2d(channels[0], channels[1], kernel, padding=kernel // 2, dtype=torch.float64)
-    bn = nn.BatchNorm2d(channels[1], dtype=torch.float64)
-    randomize_batchnorm(bn, g)
-    x = torch.randn(4, channels[0], 12, 12, generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        return float((bn(conv(x)) - fold_batchnorm(conv, bn, eps)(x)).abs().max())
 
 
 depths_and_widths = st.integers(2, 8).flatmap(lambda depth: st.lists(st.integers(1, 64), min_size=depth + 1,
@@ -88,22 +61,6 @@ def test_batchnorm_folds_into_conv(experiment, channels, kernel):
                             config={"channels": list(channels), "kernel": kernel})
 
 
-@dataclass(frozen=True)
-class DigitsNet:
-    """64 -> [width] * depth -> 10 on digits, ReLU or no activation ("linear"); depth 0 is logistic
-    regression. Trained with DigitsMLP's recipe (Adam, lr 1e-3, batch 32, the budget's epochs)."""
-
-    depth: int
-    width: int = 64
-    act: str = "linear"
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        act = {"linear": None, "relu": nn.ReLU}[self.act]
-        x_tr, y_tr, x_te, y_te = digits_split()
-        return fit_classifiers(lambda: MLP(64, self.width, 10, depth=self.depth, act=act), seeds, (x_tr, y_tr),
-                               (x_te, y_te), DigitsMLP().recipe(context), context.device)
-
-
 @claim("RC-2", "A trained deep linear net scores like logistic regression (within 2pp) and below a ReLU net of "
        "the same shape", section=SECTION, question=RC2_Q, anchors=RC2_ANCHORS,
        method="sklearn digits (fixed split, 1,437 train / 360 test). Hypothesis draws the depth (2, 3, 4 hidden "
@@ -130,28 +87,6 @@ RC8_METHOD = ("Hypothesis generates image classifiers as layer lists (1-4 conv s
               "0-2 hidden linear layers with optional dropout; 2-10 classes) on 1 or 3 channel inputs of 4, 8 or "
               "16 pixels. The parsers (models/from_text.py) use regular expressions and a literal-only "
               "tokeniser against a whitelist: no text is evaluated.")
-
-
-def layer_list_error(seed: int, arch: Architecture) -> float:
-    """|parameters - the text's count| + (1 if the output shape differs from the text's)."""
-    model = from_layers(arch.text, arch.in_shape).eval()
-    with torch.no_grad():
-        shape = tuple(model(torch.randn(2, *arch.in_shape)).shape[1:])
-    return abs(parameter_count(model) - arch.params) + float(shape != arch.out_shape)
-
-
-def repr_round_trip_error(seed: int, arch: Architecture) -> float:
-    """Rebuild from print(model): |parameter difference| + (1 if the repr differs) + max |output difference|
-    with the original's weights loaded into the rebuilt model."""
-    model = from_layers(arch.text, arch.in_shape).eval()
-    text = repr(model)
-    rebuilt = from_repr(text)
-    rebuilt.load_state_dict(model.state_dict())
-    rebuilt.eval()
-    x = torch.randn(3, *arch.in_shape)
-    with torch.no_grad():
-        diff = float((model(x) - rebuilt(x)).abs().max())
-    return abs(parameter_count(model) - parameter_count(rebuilt)) + float(repr(rebuilt) != text) + diff
 
 
 @claim("RC-8", "An architecture written as a layer list rebuilds a network with the parameter count and output "
@@ -191,25 +126,6 @@ RC9_ANCHORS = ["Ding et al. 2021 (RepVGG): 83% faster than ResNet-50 at higher a
                "Hinton et al. 2015: distillation on MNIST, 146 -> 74 test errors for the small net"]
 
 
-def random_block(seed: int, in_channels: int, out_channels: int, stride: int) -> RepVGGBlock:
-    """A RepVGG block (seeded init) with random BN statistics and affine parameters, in eval mode."""
-    torch.manual_seed(seed)
-    block = RepVGGBlock(in_channels, out_channels, stride)
-    g = torch.Generator().manual_seed(seed)
-    for bn in (block.bn3, block.bn1, block.bn_id):
-        if bn is not None:
-            randomize_batchnorm(bn, g)
-    return block.eval()
-
-
-def fusion_error(seed: int, in_channels: int, out_channels: int, stride: int, identity: bool = True) -> float:
-    """max |block(x) - fuse(block)(x)| on random float32 inputs (2 x C x 16 x 16)."""
-    block = random_block(seed, in_channels, out_channels, stride)
-    x = torch.randn(2, in_channels, 16, 16)
-    with torch.no_grad():
-        return float((block(x) - fuse(block, identity)(x)).abs().max())
-
-
 @claim("RC-9", "A multi-branch RepVGG block fused into one 3x3 conv gives the same outputs",
        section=SECTION, question=RC9_Q, anchors=RC9_ANCHORS,
        method="Hypothesis draws the input channels (4, 8, 16) and the stride (1, 2). Per seed two blocks with seeded "
@@ -223,28 +139,6 @@ def test_repvgg_fusion_is_exact(experiment, channels, stride):
         return max(fusion_error(seed, channels, out, stride) for out in (channels, 2 * channels))
 
     assert experiment.exact(both_blocks, expect=Exact(tol=1e-4), config={"channels": channels, "stride": stride})
-
-
-@dataclass(frozen=True)
-class FusionSpeedup:
-    """Per seed, log(t_multi-branch / t_fused) of a forward pass: the mean over paired, interleaved
-    repetitions (instincts.timing, ABBA order) of the log time ratio; > 0 means the fused form is faster."""
-
-    channels: int = 32
-    size: int = 32
-    batch: int = 8
-    repetitions: int = 30
-
-    def times(self, seed: int) -> PairedTimes:
-        block = random_block(seed, self.channels, self.channels, 1)
-        fused = fuse(block)
-        x = torch.randn(self.batch, self.channels, self.size, self.size)
-        with torch.no_grad():
-            return time_interleaved(lambda: block(x), lambda: fused(x), repetitions=self.repetitions, warmup=3,
-                                    seed=seed)
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        return [{"log_speedup": t.log_ratio, "median_ratio": t.median_ratio} for t in map(self.times, seeds)]
 
 
 @claim(id="RC-9", timing=True,
@@ -267,7 +161,7 @@ def test_fused_block_is_faster(experiment):
               "seed (init seed + 10,000) on hard labels. Both students: Adam, lr 1e-3, batch 32, the budget's "
               "epochs, same init and data order per seed. Distilled loss: 0.9 * T^2 * KL(teacher_T || "
               "student_T) + 0.1 * CE(labels), T = 4; the other student: CE on labels alone. Superior on test "
-              "accuracy (fixtures/distill.py).")
+              "accuracy (fixtures/arms/architecture.py).")
 def test_distilled_student_beats_hard_labels(experiment):
     assert experiment.compare(Student(teacher_hidden=256), Student(), metric="test_accuracy", expect=Superior(),
                               labels=("distilled (T=4)", "hard labels"))

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from functools import partial
 
-import allure
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch import nn
 
-from fixtures.augment import AUGMENTATIONS, CORRUPTIONS, compose_random, digit_images, noise
-from fixtures.augmented_fit import fit_augmented
-from fixtures.shapes import DEFAULT_CLASSES, Style, render, sample_grid, sample_scenes
+from fixtures.arms.augment import AugmentedDigits, StyledShapes, chance_shape_accuracy
+from fixtures.augment import AUGMENTATIONS, corruption_samples
+from fixtures.shapes import sample_grid
+from fixtures.styles import SIDE, style_samples
 from instincts import NonInferior, Superior, claim
-from instincts.experiment import RunContext
-from instincts.train import Recipe
-from models.cnn import ShapesCNN
-from models.mlp import MLP
 
 SECTION = "Recipes and the rest"
 
@@ -42,40 +34,12 @@ OP_PAIRS = list(itertools.combinations(AUGMENTATIONS, 2))
 CLEAN_MARGIN = 0.01  # 1pp, the margin BS-1 uses for "as good as" on digits
 
 
-@dataclass(frozen=True)
-class AugmentedDigits:
-    """The digits MLP trained with ``ops`` (one op, or several composed at random); clean and corrupted tests."""
-
-    ops: tuple[str, ...]
-    lr: float = 3e-3
-    hidden: int = 64
-    batch_size: int = 32
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        x_tr, y_tr, x_te, y_te = digit_images()
-        tests = {"clean": (x_te, y_te), **{name: (corrupt(x_te), y_te) for name, corrupt in CORRUPTIONS.items()}}
-        rows = fit_augmented(lambda: nn.Sequential(nn.Flatten(), MLP(64, self.hidden, 10)), seeds, (x_tr, y_tr),
-                             tests, Recipe(self.batch_size, self.lr, context.budget.epochs), context.device,
-                             augment=compose_random(self.ops))
-        for row in rows:
-            row["corrupted_accuracy"] = sum(row[f"{name}_accuracy"] for name in CORRUPTIONS) / len(CORRUPTIONS)
-        return rows
-
-
 def composition_against_each_op(experiment, pair: tuple[str, str], metric: str, expect) -> list:
     """Verdicts of the composed arm against each single-op arm of the pair: the claim needs both."""
     composed = AugmentedDigits(pair)
     return [experiment.compare(composed, AugmentedDigits((op,)), metric=metric, expect=expect,
                                config={"ops": "+".join(pair), "single": op},
                                labels=("+".join(pair), op)) for op in pair]
-
-
-def attach_corruptions() -> None:
-    x = digit_images()[2][:8]
-    rows = [x, *(corrupt(x) for corrupt in CORRUPTIONS.values())]
-    labels = [name for name in ("clean", *CORRUPTIONS) for _ in range(8)]
-    allure.attach(sample_grid(torch.cat(rows), labels, rows=len(rows)), name="clean and corrupted test digits",
-                  attachment_type=allure.attachment_type.PNG)
 
 
 @claim("RC-12", "A random composition of two augmentations is non-inferior (within 1pp) to each of the two alone on "
@@ -93,7 +57,9 @@ def test_composed_augmentations_non_inferior_on_clean_data(experiment, pair):
        method=RC12_METHOD + " Here: mean accuracy over the three corrupted test sets, one-sided paired t test.")
 @given(pair=st.sampled_from(OP_PAIRS))
 def test_composed_augmentations_superior_on_corrupted_data(experiment, pair):
-    attach_corruptions()
+    images, labels = corruption_samples(8)
+    experiment.attach("clean and corrupted test digits", sample_grid(images, labels, rows=len(images) // 8),
+                      kind="png")
     for verdict in composition_against_each_op(experiment, pair, "corrupted_accuracy", Superior()):
         assert verdict
 
@@ -102,11 +68,7 @@ def test_composed_augmentations_superior_on_corrupted_data(experiment, pair):
 RC6_QUESTION = "Domain randomization with a GAN"
 RC6_ANCHORS = ["Tobin et al. 2017: detectors trained only on randomized renderings (colour, texture, lighting) "
                "transfer to real images (1.5 cm error) without any real training image"]
-RC6_SIDE = 16
-FIXED = {"colours": ("white",), "style": Style(background="black", texture="none")}
-RANDOM_COLOURS = ("red", "green", "blue", "yellow", "magenta", "cyan", "white")  # all but orange
-HELD_OUT = {"colours": ("orange",), "style": Style(background=(0.1, 0.3, 0.35), texture="checks")}
-RC6_METHOD = (f"Rendered shapes (fixtures.shapes), {RC6_SIDE} x {RC6_SIDE} px, labelled by shape (circle, square, "
+RC6_METHOD = (f"Rendered shapes (fixtures.shapes), {SIDE} x {SIDE} px, labelled by shape (circle, square, "
               "triangle, star, cross) with random size, position and rotation. Fixed style: white shapes on black, "
               "no texture, no noise. Randomized styles: shape colour from red, green, blue, yellow, magenta, cyan, "
               "white; random RGB background; no texture or stripes (half each); Gaussian noise sd <= 0.2 on every "
@@ -116,53 +78,17 @@ RC6_METHOD = (f"Rendered shapes (fixtures.shapes), {RC6_SIDE} x {RC6_SIDE} px, l
               "global average pool), Adam lr 3e-3, batch 32, epochs from the budget, paired by seed.")
 
 
-def style_images(kind: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scenes of one style family ('fixed', 'randomized' or 'held_out'), rendered, with shape labels."""
-    if kind == "randomized":  # textures none and stripes, half each: checks stay unseen
-        halves = [sample_scenes(n // 2 + n % 2, seed, colours=RANDOM_COLOURS, style=Style(background="random")),
-                  sample_scenes(n // 2, seed + 1, colours=RANDOM_COLOURS,
-                                style=Style(background="random", texture="stripes"))]
-        return torch.cat([render(h, RC6_SIDE) for h in halves]), torch.cat([h.labels() for h in halves])
-    spec = {"fixed": FIXED, "held_out": HELD_OUT}.get(kind)
-    if spec is None:
-        raise ValueError(f"style {kind!r} is unknown: choose 'fixed', 'randomized' or 'held_out'")
-    scenes = sample_scenes(n, seed, **spec)
-    return render(scenes, RC6_SIDE), scenes.labels()
-
-
-@dataclass(frozen=True)
-class StyledShapes:
-    """ShapesCNN trained on one style family; scored on every family's test set."""
-
-    train_style: str = "fixed"
-    width: int = 8
-    lr: float = 3e-3
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        train = style_images(self.train_style, context.budget.scaled(1000), seed=71)
-        tests = {kind: style_images(kind, 600, seed=72) for kind in ("fixed", "randomized", "held_out")}
-        augment = partial(noise, max_sd=0.2) if self.train_style == "randomized" else None
-        return fit_augmented(lambda: ShapesCNN(len(DEFAULT_CLASSES), self.width), seeds, train, tests,
-                             Recipe(32, self.lr, context.budget.epochs), context.device, augment=augment)
-
-
 @claim("RC-6", "Domain randomization: a CNN trained on randomized styles (colour, texture, background, noise) beats "
        "one trained on a single fixed style on a style neither has seen",
        section=SECTION, question=RC6_QUESTION, anchors=RC6_ANCHORS,
        method=RC6_METHOD + " Held-out-style test accuracy, one-sided paired t test, randomized superior.")
 def test_randomized_styles_beat_fixed_style_on_unseen_style(experiment):
-    rows = [style_images(kind, 8, seed=72)[0] for kind in ("fixed", "randomized", "held_out")]
-    allure.attach(sample_grid(torch.cat(rows), [k for k in ("fixed", "randomized", "held out") for _ in range(8)],
-                              rows=3), name="training styles and the held-out style",
-                  attachment_type=allure.attachment_type.PNG)
+    images, labels = style_samples(8)
+    experiment.attach("training styles and the held-out style", sample_grid(images, labels, rows=len(images) // 8),
+                      kind="png")
     verdict = experiment.compare(StyledShapes("randomized"), StyledShapes("fixed"), metric="held_out_accuracy",
                                  expect=Superior(), labels=("randomized styles", "fixed style"))
     assert verdict
-
-
-def chance_shape_accuracy(seed: int) -> float:
-    """A constant guess among the balanced shape classes."""
-    return 1 / len(DEFAULT_CLASSES)
 
 
 @claim("RC-6", "Manipulation check: the CNN trained on randomized styles learns them (accuracy on fresh scenes of "

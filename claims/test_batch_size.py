@@ -1,23 +1,15 @@
 """Batch Size: must batch size be even (BS-1)? Are powers of two faster (BS-2)? What does batch size
 trade (BS-3)?"""
 
-import math
-import time
-from collections.abc import Callable
 from functools import partial
 
-import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch import nn
 
-from claims.configs import DigitsMLP
-from fixtures.digits import digits_split
-from instincts import Equivalent, Increasing, Predicts, Superior, Verdict, claim
-from instincts.timing import Reference, synchronizer, throughput_ratio, time_interleaved
-from models.mlp import MLP
+from fixtures.arms.batch_size import GAP, peak_memory, samples_per_second, throughput_gap
+from fixtures.arms.digits import DigitsMLP
+from instincts import Equivalent, Increasing, Predicts, Reference, Superior, claim
 
 SECTION = "Batch Size"
 
@@ -57,54 +49,6 @@ TIMING_METHOD = ("Paired interleaved timing (instincts.timing: warm-up, then tim
                  "0 (a constant arm) by TOST with margin ±0.10 (±10%).")
 
 
-def timing_mlp(n_in: int, width: int, device: str, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """The model whose training step BS-2 times: in -> width -> width -> 10 (ReLU)."""
-    return MLP(n_in, width, 10, depth=2).to(device=device, dtype=dtype)
-
-
-def step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-            opt: torch.optim.Optimizer | None = None) -> Callable[[], None]:
-    """One full training step (forward, backward, optimizer step) on a fixed batch; SGD by default."""
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3) if opt is None else opt
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    return step
-
-
-def random_batch(model: nn.Module, batch: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random batch on the model's device and dtype, 10 classes."""
-    p = next(model.parameters())
-    return (torch.randn(batch, n_in, device=p.device, dtype=p.dtype),
-            torch.randint(0, 10, (batch,), device=p.device))
-
-
-def throughput_gap(seed: int, *, batch_a: int, batch_b: int, width_a: int, width_b: int, n_in: int,
-                   device: str, dtype: str = "float32", samples_per_block: int = 512) -> dict[str, float]:
-    """Per-sample throughput of config A over config B, minus 1, timed interleaved (one repetition)."""
-    dt = getattr(torch, dtype)
-    model_a, model_b = timing_mlp(n_in, width_a, device, dt), timing_mlp(n_in, width_b, device, dt)
-    step_a = step_fn(model_a, *random_batch(model_a, batch_a, n_in))
-    step_b = step_fn(model_b, *random_batch(model_b, batch_b, n_in))
-    inner = max(1, samples_per_block // max(batch_a, batch_b))
-    times = time_interleaved(step_a, step_b, repetitions=5, warmup=2, inner=inner, order="abba", seed=seed,
-                             device=device)
-    return {"throughput_ratio_minus_1": throughput_ratio(times, inner * batch_a, inner * batch_b) - 1.0}
-
-
-GAP = "throughput_ratio_minus_1"
-
-
-def judge_throughput_gap(experiment, label_a: str, label_b: str, config: dict, **kwargs) -> Verdict:
-    """Throughput of A vs B within ±10%: the interleaved ratio - 1 against 0."""
-    return experiment.compare(partial(throughput_gap, device=str(experiment.device), **kwargs),
-                              Reference(0.0, GAP), metric=GAP, expect=Equivalent(margin=0.10),
-                              config=config, labels=(f"{label_a}/{label_b}", "0 (equal)"))
-
-
 @claim(id="BS-2", timing=True,
        statement="Powers of two are not faster than their neighbours: training-step throughput (samples/s) at "
        "2^k-1 and 2^k+1 is within ±10% of 2^k",
@@ -117,8 +61,12 @@ def judge_throughput_gap(experiment, label_a: str, label_b: str, config: dict, *
 def test_bs2_powers_of_two_are_not_faster(experiment, k):
     power = 2 ** k
     width = 2048 if experiment.device.type == "cuda" else 256
-    verdicts = [judge_throughput_gap(experiment, f"b={b}", f"b={power}", {"k": k, "batch": b, "width": width},
-                                     batch_a=b, batch_b=power, width_a=width, width_b=width, n_in=256)
+    device = str(experiment.device)
+    verdicts = [experiment.compare(partial(throughput_gap, batch_a=b, batch_b=power, width_a=width, width_b=width,
+                                           n_in=256, device=device),
+                                   Reference(0.0, GAP), metric=GAP, expect=Equivalent(margin=0.10),
+                                   config={"k": k, "batch": b, "width": width},
+                                   labels=(f"b={b}/b={power}", "0 (equal)"))
                 for b in (power - 1, power + 1)]
     assert all(verdicts), verdicts
 
@@ -135,9 +83,11 @@ def test_bs2_unaligned_width_is_not_slower_on_gpu(experiment, dtype, batch):
     if experiment.device.type != "cuda":
         pytest.skip("needs CUDA: width 1023 vs 1024 in fp16/bf16 is about GPU tensor-core alignment "
                     "(multiples of 8); CPU half-precision GEMMs say nothing about it")
-    verdict = judge_throughput_gap(experiment, "w=1023", "w=1024", {"dtype": dtype, "batch": batch},
-                                   batch_a=batch, batch_b=batch, width_a=1023, width_b=1024, n_in=1024,
-                                   dtype=dtype, samples_per_block=4 * batch)
+    verdict = experiment.compare(partial(throughput_gap, batch_a=batch, batch_b=batch, width_a=1023, width_b=1024,
+                                         n_in=1024, dtype=dtype, samples_per_block=4 * batch,
+                                         device=str(experiment.device)),
+                                 Reference(0.0, GAP), metric=GAP, expect=Equivalent(margin=0.10),
+                                 config={"dtype": dtype, "batch": batch}, labels=("w=1023/w=1024", "0 (equal)"))
     assert verdict
 
 
@@ -163,24 +113,6 @@ def test_bs3_small_batch_generalizes_better_at_fixed_epochs(experiment, lr, larg
     assert verdict
 
 
-def samples_per_second(seed: int, *, batch: int, device: str, samples: int = 2048) -> float:
-    """Training throughput of the digits MLP (Adam) at ``batch``: samples/s over >= ``samples`` samples."""
-    x_tr, y_tr, _, _ = digits_split()
-    model = MLP(64, 64, 10).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    step = step_fn(model, x_tr[:batch].to(device), y_tr[:batch].to(device), opt)
-    sync = synchronizer(device)
-    for _ in range(3):  # warm-up
-        step()
-    steps = max(1, samples // batch)
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return steps * batch / (time.perf_counter() - start)
-
-
 @claim(id="BS-3", timing=True,
        statement="Training throughput (samples/s) increases with batch size (8, 32, 128, 512)",
        method="MLP 64-64-10 on sklearn digits, Adam; per seed a fresh model, 3 warm-up steps, then >= 2,048 "
@@ -191,26 +123,6 @@ def test_bs3_throughput_increases_with_batch_size(experiment):
     verdict = experiment.trend({b: partial(samples_per_second, batch=b, device=device) for b in (8, 32, 128, 512)},
                                metric="samples_per_s", expect=Increasing(), unit="")
     assert verdict
-
-
-def peak_memory(seed: int, *, batches: tuple[int, ...], held_out: int, width: int, device: str) -> dict[str, float]:
-    """Peak CUDA memory of one Adam training step at each batch; a line fitted on ``batches``
-    predicts the peak at ``held_out``. Logs, so that observed - predicted is a relative error."""
-    model = MLP(1024, width, 10, depth=2).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    peaks = []
-    for b in (*batches, held_out):
-        step = step_fn(model, *random_batch(model, b, 1024), opt)
-        step()  # optimizer state exists from now on
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        step()
-        torch.cuda.synchronize(device)
-        peaks.append(torch.cuda.max_memory_allocated(device) / 2**20)
-        del step
-        torch.cuda.empty_cache()
-    slope, intercept = np.polyfit(np.asarray(batches, dtype=float), np.asarray(peaks[:-1]), 1)
-    return {"log_peak_mib": math.log(peaks[-1]), "log_linear_prediction": math.log(slope * held_out + intercept)}
 
 
 @claim("BS-3", "Peak GPU memory of a training step grows linearly with batch size: a line fitted at batches "

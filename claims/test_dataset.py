@@ -1,9 +1,7 @@
 """Dataset: how much data do we need? (DS-1) A learning curve fitted on small sizes, tested on a larger one."""
 
-import allure
-import numpy as np
-
-from fixtures.learning_curve import MixtureLearningCurve, bootstrap_band, curve_plot, fit_law, predict
+from fixtures.arms.dataset import MixtureLearningCurve
+from fixtures.learning_curve import attach_learning_curve
 from instincts import Predicts, Superior, claim
 
 SECTION = "Dataset"
@@ -20,29 +18,13 @@ METHOD = (f"Two-class Gaussian mixture (20 features, Bayes error 13.2%); per see
           f"measured but never fitted. Paired by seed: observed minus predicted.")
 
 
-def _evidence(experiment) -> None:
-    """The curve, both laws on the mean curve, the bootstrap band and the held-out point, as a plot."""
-    rows = experiment.run(CURVE, experiment.seeds())
-    curves = np.array([[r[f"err@{n}"] for n in CURVE.sizes] for r in rows])
-    observed = np.array([r["heldout_error"] for r in rows])
-    band = bootstrap_band(CURVE.sizes, curves, CURVE.heldout)
-    prediction = predict(fit_law(CURVE.sizes, curves.mean(0)), CURVE.heldout)
-    inside = band[0] <= observed.mean() <= band[1]
-    allure.attach(curve_plot(CURVE.sizes, curves, CURVE.heldout, observed, prediction, band), name="learning curve",
-                  attachment_type=allure.attachment_type.PNG)
-    allure.attach(f"offset law, fitted to the mean curve over seeds, predicts {prediction * 100:.1f}% at "
-                  f"n={CURVE.heldout}; 95% bootstrap band over seeds [{band[0] * 100:.1f}, {band[1] * 100:.1f}]%; "
-                  f"observed mean {observed.mean() * 100:.1f}% ({'inside' if inside else 'outside'} the band)",
-                  name="bootstrap band", attachment_type=allure.attachment_type.TEXT)
-
-
 @claim("DS-1", "A power law with offset, err(n) = a n^-b + c, fitted on n = 100..800 predicts the test error at "
        "4x the largest n to within ±2pp",
        section=SECTION, question=QUESTION, anchors=ANCHORS, method=METHOD)
 def test_power_law_with_offset_predicts_a_larger_dataset(experiment):
     verdict = experiment.predicts(CURVE, observed="heldout_error", predicted="offset_law_prediction",
                                   expect=Predicts(tol=0.02), config={"heldout": CURVE.heldout})
-    _evidence(experiment)
+    attach_learning_curve(experiment, CURVE)
     assert verdict
 
 
@@ -52,5 +34,5 @@ def test_power_law_with_offset_predicts_a_larger_dataset(experiment):
 def test_pure_power_law_over_predicts_the_gain(experiment):
     verdict = experiment.predicts(CURVE, observed="heldout_error", predicted="pure_law_prediction",
                                   expect=Superior(), config={"heldout": CURVE.heldout})
-    _evidence(experiment)
+    attach_learning_curve(experiment, CURVE)
     assert verdict

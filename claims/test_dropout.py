@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fixtures.ablation import RANDOM_DRAWS, Ablation, MaskSpread, no_spread
+from fixtures.arms.dropout import RANDOM_DRAWS, Ablation, MaskSpread, no_spread
 from instincts import Superior, claim
 
 SECTION = "Recipes and the rest"
@@ -19,7 +19,8 @@ HALF, EIGHTH = 32, 8  # of the 64 hidden units
 @claim("RC-5", "Runs that differ only in their dropout masks differ in test accuracy: the mean gap between two "
        "such runs exceeds one test image (1/360)", **RC5,
        method=DIGITS + "Dropout 0.2 after the hidden ReLU. Every run shares one init and data order (seed 7919); "
-       "pair i uses mask seeds 2i and 2i+1 (each run's own generator). Metric: |test accuracy gap| of the pair. "
+       "pair i uses dropout seeds 2i and 2i+1 (each run's own mask stream, fresh masks every batch as nn.Dropout "
+       "draws them). Metric: |test accuracy gap| of the pair. "
        "One-sided t of the mean gap against one test image: if masks made no measurable difference (gaps of "
        "0 or 1 image), the claim is refuted.")
 def test_dropout_masks_alone_spread_accuracy(experiment):

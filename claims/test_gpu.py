@@ -9,23 +9,14 @@ utilization sampled and attached.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import threading
-import time
-from dataclasses import dataclass
-from typing import Any
-
-import allure
 import pytest
 import torch
 
-from claims.test_hardware import record_backend_facts
-from fixtures.ddp import WorkerGroup
-from instincts import Superior, claim
-from instincts.experiment import RunContext
-from instincts.timing import Reference
+from fixtures.arms.gpu import SharedGPUJobs
+from fixtures.backend_facts import record_backend_facts
+from fixtures.measured import attach_rows
+from fixtures.scaling import judge_scaling
+from instincts import Reference, Superior, claim
 
 SECTION = "GPU"
 HOROVOD = "Sergeev & Del Balso 2018 (Horovod): 90% scaling efficiency for ResNet-101, 68% for VGG-16 (parameter-heavy)"
@@ -39,7 +30,7 @@ HOROVOD = "Sergeev & Del Balso 2018 (Horovod): 90% scaling efficiency for ResNet
        method="Needs one AMD (ROCm) and one NVIDIA (CUDA) GPU to time the same training on both; records the "
               "backend facts (CUDA/ROCm, cuDNN, driver via NVML) and the host copy bandwidth")
 def test_amd_vs_nvidia(experiment):
-    facts = record_backend_facts()
+    facts = record_backend_facts(experiment)
     pytest.skip(f"needs both vendors: an AMD GPU with a ROCm build of torch and an NVIDIA GPU with a CUDA build, "
                 f"to time the same training on each; {facts}")
 
@@ -51,98 +42,14 @@ def test_amd_vs_nvidia(experiment):
        method="Needs an NVIDIA and an AMD GPU in one machine to try a data-parallel group across them; records "
               "the backend facts and the host copy bandwidth")
 def test_mixing_nvidia_and_radeon(experiment):
-    facts = record_backend_facts()
+    facts = record_backend_facts(experiment)
     pytest.skip(f"needs both vendors in one machine (an NVIDIA GPU for NCCL and an AMD GPU for RCCL) to try one "
                 f"process group across them; {facts}")
 
 
 # -- GPU-2: data-parallel scaling --------------------------------------------------------------
 
-MODELS = ("conv", "dense")
-
-
-@dataclass(frozen=True)
-class DataParallelScaling:
-    """Throughput of one strong worker vs a data-parallel world of ``workers`` weak ones, per model.
-
-    CPU (same total compute): 1 process x ``workers`` threads vs ``workers`` processes x 1 thread
-    (gloo), one global batch split over the ranks; efficiency = world / single throughput.
-    CUDA: 1 GPU vs ``workers`` GPUs (NCCL), each GPU with the single GPU's batch (weak scaling);
-    efficiency = world throughput / (``workers`` x single throughput).
-    One seed = one repetition: both models, each timed in both setups, in an order that reverses
-    every repetition (ABBA), so setups and models see the same machine; the processes start once
-    per run, outside the timing. Metrics: ``<model>_efficiency`` and the samples/s behind it.
-    """
-
-    workers: int = 2
-    batch: int = 64
-    steps: int = 6
-    device: str = "cpu"
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        cpu = self.device == "cpu"
-        per_rank = self.batch // self.workers if cpu else self.batch
-        out = []
-        with WorkerGroup(1, backend="none", threads=self.workers if cpu else 1, device=self.device) as single, \
-                WorkerGroup(self.workers, backend="gloo" if cpu else "nccl", threads=1, device=self.device) as world:
-            for i, seed in enumerate(seeds):
-                plan = [(model, name, group, batch) for model in MODELS
-                        for name, group, batch in (("single", single, self.batch), ("world", world, per_rank))]
-                row: dict[str, float] = {}
-                for model, name, group, batch in (plan if i % 2 == 0 else plan[::-1]):
-                    replies = group.run({"model": model, "seed": seed, "batch": batch, "steps": self.steps,
-                                         "warmup": 2})
-                    row[f"{model}_{name}_samples_per_s"] = _throughput(replies)
-                for model in MODELS:
-                    ideal = row[f"{model}_single_samples_per_s"] * (1 if cpu else self.workers)
-                    row[f"{model}_efficiency"] = row[f"{model}_world_samples_per_s"] / ideal
-                out.append(row)
-        return remember(self, seeds, out)
-
-
-def _throughput(replies: list[dict[str, Any]]) -> float:
-    """Samples per second of a world: all ranks' samples over the slowest rank's time."""
-    return sum(r["samples"] for r in replies) / max(r["seconds"] for r in replies)
-
-
-_MEASURED: dict[Any, dict[int, dict[str, float]]] = {}  # arm -> seed -> metrics measured in this process
-
-
-def remember(arm: Any, seeds: list[int], rows: list[dict[str, float]]) -> list[dict[str, float]]:
-    """Keep a run's metrics for its attachment: with the run cache off, asking again would re-measure."""
-    _MEASURED.setdefault(arm, {}).update(zip(seeds, rows))
-    return rows
-
-
-def attach_rows(experiment, arm: Any, seeds: int, name: str) -> list[dict[str, float]]:
-    """Every metric of every repetition as a CSV attachment: from this run, else from the run cache."""
-    wanted, memo = experiment.seeds(seeds), _MEASURED.get(arm, {})
-    rows = [memo[s] for s in wanted] if all(s in memo for s in wanted) else experiment.run(arm, wanted)
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=["seed", *rows[0]])
-    writer.writeheader()
-    writer.writerows({"seed": s, **r} for s, r in enumerate(rows))
-    allure.attach(table.getvalue(), name=name, attachment_type=allure.attachment_type.CSV)
-    return rows
-
-
 GPU2 = dict(section=SECTION, question="One good GPU or several weak ones?", anchors=[HOROVOD])
-
-
-def judge_scaling(experiment, device: str, workers: int) -> list:
-    """Efficiency < 1 for both models (one-sided t of 1 - efficiency > 0, against the constant 1.0),
-    and lower for the parameter-heavy dense net (paired t of conv - dense, the same repetitions)."""
-    seeds = max(6, experiment.budget.seeds // 2)
-    arm = DataParallelScaling(workers=workers, device=device)
-    config = {"workers": workers, "device": device}
-    verdicts = [experiment.compare(Reference(1.0, f"{m}_efficiency"), arm, metric=f"{m}_efficiency",
-                                   expect=Superior(), seeds=seeds, unit="", config={"model": m, **config},
-                                   labels=("ideal 1.0", f"{m} eff."))
-                for m in MODELS]
-    verdicts.append(experiment.predicts(arm, observed="conv_efficiency", predicted="dense_efficiency",
-                                        expect=Superior(), seeds=seeds, unit="", config=config))
-    attach_rows(experiment, arm, seeds, "samples/s and efficiency per repetition")
-    return verdicts
 
 
 @claim(id="GPU-2", timing=True,
@@ -171,80 +78,6 @@ def test_data_parallel_on_gpus(experiment):
 
 # -- GPU-4: many jobs on one GPU ---------------------------------------------------------------
 
-class UtilizationSampler(threading.Thread):
-    """NVML GPU utilization (%) every ``period`` seconds, in the background, while a block runs."""
-
-    def __init__(self, index: int = 0, period: float = 0.05):
-        super().__init__(daemon=True)
-        self.index, self.period = index, period
-        self.samples: list[tuple[float, int]] = []
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-        except Exception:  # no NVML: nothing to sample
-            return
-        try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(self.index)
-            start = time.perf_counter()
-            while not self._stop_event.is_set():
-                self.samples.append((time.perf_counter() - start, pynvml.nvmlDeviceGetUtilizationRates(handle).gpu))
-                time.sleep(self.period)
-        finally:
-            pynvml.nvmlShutdown()
-
-    def __enter__(self) -> UtilizationSampler:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop_event.set()
-        self.join(timeout=5)
-
-    def mean(self) -> float:
-        return sum(u for _, u in self.samples) / len(self.samples) if self.samples else float("nan")
-
-
-@dataclass(frozen=True)
-class SharedGPUJobs:
-    """``jobs`` independent small trainings on one GPU: all at once vs one after another.
-
-    One seed = one repetition, the two modes alternating (ABBA by seed); the worker processes
-    start once (CUDA context, warm-up) outside the timing. Throughput = all jobs' samples over
-    the wall time of the mode, measured by the coordinator.
-    """
-
-    jobs: int = 4
-    model: str = "conv"
-    batch: int = 64
-    steps: int = 200
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        out = []
-        with WorkerGroup(self.jobs, backend="none", device=str(context.device), timeout=300) as group:
-            for i, seed in enumerate(seeds):
-                command = {"model": self.model, "seed": seed, "batch": self.batch, "steps": self.steps, "warmup": 5}
-                modes = ("concurrent", "sequential") if i % 2 == 0 else ("sequential", "concurrent")
-                row: dict[str, float] = {}
-                for mode in modes:
-                    with UtilizationSampler(context.device.index or 0) as util:
-                        start = time.perf_counter()
-                        if mode == "concurrent":
-                            group.run(command)
-                        else:
-                            for r in range(self.jobs):
-                                group.run(command, [r])
-                        wall = time.perf_counter() - start
-                    row[f"{mode}_samples_per_s"] = self.jobs * self.batch * self.steps / wall
-                    row[f"{mode}_gpu_util"] = util.mean()
-                row["speedup"] = row["concurrent_samples_per_s"] / row["sequential_samples_per_s"]
-                out.append(row)
-        return remember(self, seeds, out)
-
-
 @claim(id="GPU-4", timing=True,
        statement="Several small trainings running at once on one GPU give more total throughput than the same jobs "
        "one after another",
@@ -263,7 +96,7 @@ def test_concurrent_jobs_share_a_gpu(experiment):
                                  unit="", config={"jobs": arm.jobs, "model": arm.model},
                                  labels=("conc./seq.", "1.0 (no gain)"))
     rows = attach_rows(experiment, arm, seeds, "throughput and NVML utilization per repetition")
-    allure.attach(json.dumps({"mean_gpu_util": {m: sum(r[f"{m}_gpu_util"] for r in rows) / len(rows)
-                                                for m in ("concurrent", "sequential")}}, indent=2),
-                  name="mean NVML utilization (%)", attachment_type=allure.attachment_type.JSON)
+    experiment.attach("mean NVML utilization (%)",
+                      {"mean_gpu_util": {m: sum(r[f"{m}_gpu_util"] for r in rows) / len(rows)
+                                         for m in ("concurrent", "sequential")}})
     assert verdict

@@ -1,25 +1,16 @@
-"""Input: negatives as extra data (IN-5) and channels packed into rows (IN-6)."""
+"""Input: negatives as extra data (IN-5) and channels packed into rows (IN-6). Arms: ``fixtures.arms.input``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
-import allure
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.augment import digit_images
-from fixtures.augmented_fit import fit_augmented
-from fixtures.degrade import invert
-from fixtures.interleave import interleave, packed_conv_error
-from fixtures.shapes import Style, render, sample_grid, sample_scenes
+from fixtures.arms.input import IN6_COLOURS, IN6_SIDE, ColourShapes, NegativeDigits, chance_accuracy
+from fixtures.interleave import PACKED_TOL, packed_conv_error
+from fixtures.samples import attach_negatives, attach_packed_scenes
 from instincts import Equivalent, Exact, Superior, claim
-from instincts.experiment import RunContext
-from instincts.train import Recipe
-from models.cnn import ShapesCNN
-from models.digit_cnn import DigitCNN
 
 SECTION = "Input"
 
@@ -33,44 +24,7 @@ IN5_METHOD = ("sklearn digits as 1 x 8 x 8 images in [0, 1] (fixed stratified sp
               "1,436 training images; 'N real + N inverted' on the first 718 and their negatives, so both arms "
               "take the same number of steps. Both arms are scored on the normal test set and on its negatives, "
               "paired by seed (same init and data order).")
-CHANCE = 0.1  # ten balanced classes: a constant guess scores 10% on the stratified test set
 NEAR_CHANCE = 0.15  # "near chance": within 15pp of 10%, where the normal test sits near 100%
-
-
-@dataclass(frozen=True)
-class NegativeDigits:
-    """DigitCNN trained on '2N real' digits or on 'N real + N inverted'; scored on normal and inverted tests."""
-
-    train_set: str = "real"  # "real" or "mixed"
-    lr: float = 1e-3
-    batch_size: int = 32
-
-    def __post_init__(self) -> None:
-        if self.train_set not in ("real", "mixed"):
-            raise ValueError(f"train_set={self.train_set!r} is not allowed: choose 'real' (2N real images) or "
-                             "'mixed' (N real + their N negatives)")
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        x_tr, y_tr, x_te, y_te = digit_images()
-        n = len(x_tr) // 2
-        if self.train_set == "real":
-            train = (x_tr[:2 * n], y_tr[:2 * n])
-        else:
-            train = (torch.cat([x_tr[:n], invert(x_tr[:n])]), torch.cat([y_tr[:n], y_tr[:n]]))
-        tests = {"normal": (x_te, y_te), "inverted": (invert(x_te), y_te)}
-        return fit_augmented(DigitCNN, seeds, train, tests,
-                             Recipe(self.batch_size, self.lr, context.budget.epochs), context.device)
-
-
-def chance_accuracy(seed: int) -> float:
-    """A constant guess on ten balanced classes, the same for every seed."""
-    return CHANCE
-
-
-def attach_negatives() -> None:
-    x_te = digit_images()[2][:8]
-    png = sample_grid(torch.cat([x_te, invert(x_te)]), ["normal"] * 8 + ["inverted"] * 8, rows=2)
-    allure.attach(png, name="test digits and their negatives", attachment_type=allure.attachment_type.PNG)
 
 
 @claim("IN-5", "A CNN trained on normal digits is near chance on their negatives: its accuracy on inverted test "
@@ -79,7 +33,7 @@ def attach_negatives() -> None:
        method=IN5_METHOD + " Here: the '2N real' arm's accuracy on the inverted test set against a constant 10%; "
        "TOST with a ±15pp margin.")
 def test_normal_trained_net_is_near_chance_on_negatives(experiment):
-    attach_negatives()
+    attach_negatives(experiment)
     verdict = experiment.compare(NegativeDigits("real"), chance_accuracy, metric="inverted_accuracy",
                                  expect=Equivalent(margin=NEAR_CHANCE),
                                  labels=("2N real, inverted test", "chance (10%)"))
@@ -108,8 +62,6 @@ def test_inverted_copies_beat_real_data_on_inverted_test(experiment):
 
 # -- IN-6: channels packed into rows -----------------------------------------------------------
 IN6_QUESTION = "In a CNN, what if the channels are packed into one 2D image (rows R1 G1 B1 R2 G2 B2 ...)?"
-IN6_COLOURS = ("red", "green", "blue", "yellow", "magenta", "cyan")
-IN6_SIDE = 12
 IN6_METHOD = (f"Rendered shapes (fixtures.shapes), {IN6_SIDE} x {IN6_SIDE} px, labelled by the shape's colour "
               f"({', '.join(IN6_COLOURS)}); shape class, size, position, rotation and a random background (kept "
               "away from the shape's colour) are nuisances. Fixed data: 1,200 training scenes x the budget's data "
@@ -119,46 +71,15 @@ IN6_METHOD = (f"Rendered shapes (fixtures.shapes), {IN6_SIDE} x {IN6_SIDE} px, l
               "by seed.")
 
 
-@dataclass(frozen=True)
-class ColourShapes:
-    """ShapesCNN on colour-labelled scenes, fed stacked (3 x H x W) or row-interleaved (1 x 3H x W)."""
-
-    layout: str = "stacked"
-    side: int = IN6_SIDE
-    width: int = 8
-    lr: float = 3e-3
-
-    def __post_init__(self) -> None:
-        if self.layout not in ("stacked", "interleaved"):
-            raise ValueError(f"layout={self.layout!r} is not allowed: choose 'stacked' or 'interleaved'")
-
-    def data(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        scenes = sample_scenes(n, seed, colours=IN6_COLOURS, style=Style(background="random"))
-        images = render(scenes, self.side)
-        return (images if self.layout == "stacked" else interleave(images)), scenes.labels(by="colour")
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        channels = 3 if self.layout == "stacked" else 1
-        return fit_augmented(lambda: ShapesCNN(len(IN6_COLOURS), self.width, channels, batch_norm=False), seeds,
-                             self.data(context.budget.scaled(1200), seed=61), {"test": self.data(600, seed=62)},
-                             Recipe(32, self.lr, context.budget.epochs), context.device)
-
-
 @claim("IN-6", "When labels depend on colour, a CNN with 3x3 convs does better on stacked channels than on the "
        "row-interleaved image (R1 G1 B1 R2 G2 B2 ...)",
        section=SECTION, question=IN6_QUESTION, anchors=["The seed's own sketch of the packed layout"],
        method=IN6_METHOD + " One-sided paired t test on test accuracy, stacked superior.")
 def test_stacked_channels_beat_interleaved_rows(experiment):
-    x, y = ColourShapes("stacked").data(8, seed=62)
-    names = [IN6_COLOURS[int(label)] for label in y]
-    for title, images in (("stacked scenes", x), ("the same scenes interleaved (1 x 3H x W)", interleave(x))):
-        allure.attach(sample_grid(images, names, rows=1), name=title, attachment_type=allure.attachment_type.PNG)
+    attach_packed_scenes(experiment)
     verdict = experiment.compare(ColourShapes("stacked"), ColourShapes("interleaved"), metric="test_accuracy",
                                  expect=Superior(), labels=("stacked 3 x H x W", "interleaved 1 x 3H x W"))
     assert verdict
-
-
-PACKED_TOL = 1e-4  # float32 rounding of sums of <= 75 products of O(1) terms is ~1e-6; a wrong layout errs by O(1)
 
 
 @claim("IN-6", "A first conv layer with a (3k, k) kernel and vertical stride 3 on the row-interleaved image "

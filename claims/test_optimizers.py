@@ -6,24 +6,23 @@ Every tuned arm is tuned on a validation split carved out of the training set, w
 
 from __future__ import annotations
 
-import io
 from functools import partial
 
-import allure
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.loss_scaling import Underflow, amp_train, log10_adam_deviation, scaled_run_deviation
-from fixtures.recipes import (
+from fixtures.arms.optimizers import (
     DigitsRecipe,
+    Grid,
     InitialLoss,
+    MixedPrecision,
     RangeTest,
-    read_range_test,
-    smoothed,
-    table_csv,
-    tune_on_validation,
+    Underflow,
+    log10_adam_deviation,
+    scaled_run_deviation,
 )
+from fixtures.recipes import attach_tuning, range_test, tune_on_validation, tuning_seeds
 from instincts import Decreasing, Equivalent, Exact, Increasing, NonInferior, Superior, claim
 
 SECTION = "Recipes and the rest"
@@ -33,18 +32,6 @@ DIGITS = ("MLP 64-64-10 (ReLU) on sklearn digits: 1,149 fit / 288 validation (st
 TUNING = ("Tuning: each grid point trains on the fit split with tuning seeds 1000.. (a quarter of the budget's "
           "seeds, at least 3), the best mean validation accuracy wins (ties: the first listed); the pick is then "
           "trained with the evaluation seeds and scored on the test set. ")
-
-
-def tuning_seeds(experiment) -> list[int]:
-    return list(range(1000, 1000 + max(3, experiment.budget.seeds // 4)))
-
-
-def smoke(experiment) -> bool:
-    return experiment.budget.name == "smoke"
-
-
-def attach_table(name: str, table, fields: tuple[str, ...]) -> None:
-    allure.attach(table_csv(table, fields), name=name, attachment_type=allure.attachment_type.CSV)
 
 
 # -- RC-1 ------------------------------------------------------------------------------------------
@@ -58,13 +45,13 @@ def attach_table(name: str, table, fields: tuple[str, ...]) -> None:
        "{1e-2, 1e-1} for AdamW (torch.optim semantics: AdamW multiplies the weights by 1 - lr*wd); standard and "
        "full add lr 3e-4 and a decade of decay below. Paired one-sided t against -1pp on test accuracy.")
 def test_adamw_noninferior_to_adam_l2(experiment):
-    lrs, l2, decoupled = ([1e-3, 3e-3], [1e-4, 1e-3], [1e-2, 1e-1]) if smoke(experiment) else \
+    lrs, l2, decoupled = ([1e-3, 3e-3], [1e-4, 1e-3], [1e-2, 1e-1]) if experiment.budget.name == "smoke" else \
         ([3e-4, 1e-3, 3e-3], [1e-5, 1e-4, 1e-3], [1e-3, 1e-2, 1e-1])
     picks = {}
     for optimizer, decays in (("adamw", decoupled), ("adam", l2)):
-        grid = [DigitsRecipe(lr=lr, optimizer=optimizer, weight_decay=wd) for lr in lrs for wd in decays]
+        grid = Grid(tuple(DigitsRecipe(lr=lr, optimizer=optimizer, weight_decay=wd) for lr in lrs for wd in decays))
         picks[optimizer], table = tune_on_validation(experiment, grid, tuning_seeds(experiment))
-        attach_table(f"{optimizer} tuning grid (validation)", table, ("lr", "weight_decay"))
+        attach_tuning(experiment, f"{optimizer} tuning grid (validation)", table, ("lr", "weight_decay"))
     verdict = experiment.compare(
         picks["adamw"], picks["adam"], metric="test_accuracy", expect=NonInferior(margin=0.01),
         config={f"{o}_{f}": getattr(p, f) for o, p in picks.items() for f in ("lr", "weight_decay")},
@@ -96,27 +83,6 @@ def test_huge_lr_diverges(experiment):
                               expect=Superior(), labels=("after training, lr 1", "at init"))
 
 
-def range_plot(lrs: list[float], curve: list[float], bands: dict[str, float | None]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(lrs, curve, color="#263238", label="smoothed loss (mean of tuning seeds)")
-    if bands["flat_until"]:
-        ax.axvspan(lrs[0], bands["flat_until"], color="#90a4ae", alpha=0.3, label="flat")
-    if bands["diverges_from"]:
-        ax.axvspan(bands["diverges_from"], lrs[-1], color="#ef9a9a", alpha=0.4, label="diverging")
-    ax.axvline(bands["pick"], color="#2e7d32", ls="--", label=f"pick {bands['pick']:.2g}")
-    ax.set(xscale="log", xlabel="learning rate", ylabel="training loss", ylim=(0, 2 * curve[0]))
-    ax.legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 @claim("RC-3", "The lr read from an LR range test trains non-inferior (1pp) to the best lr of a grid chosen on "
        "validation", **RC3,
        method=DIGITS + TUNING + "Range test (fixed rule): Adam, lr rising exponentially from 1e-6 to 1 over 100 "
@@ -126,20 +92,15 @@ def range_plot(lrs: list[float], curve: list[float], bands: dict[str, float | No
        "(smoke): Adam lr {3e-4, 1e-3, 3e-3}; standard/full: {1e-4 .. 3e-2} in half-decades. Paired one-sided "
        "t against -1pp on test accuracy.")
 def test_range_test_lr_noninferior_to_grid(experiment):
-    test = RangeTest()
-    rows = experiment.run(test, tuning_seeds(experiment), name="range test")
-    lrs = test.lrs()
-    mean_loss = [sum(r[f"loss[{i}]"] for r in rows) / len(rows) for i in range(test.steps)]
-    curve, bands = smoothed(mean_loss), read_range_test(lrs, mean_loss)
-    allure.attach(range_plot(lrs, curve, bands), name="LR range test", attachment_type=allure.attachment_type.PNG)
-    allure.attach("lr,smoothed_loss\n" + "".join(f"{lr:.4g},{v:.5f}\n" for lr, v in zip(lrs, curve)),
-                  name="range test curve", attachment_type=allure.attachment_type.CSV)
-    grid_lrs = [3e-4, 1e-3, 3e-3] if smoke(experiment) else [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
-    best, table = tune_on_validation(experiment, [DigitsRecipe(lr=lr) for lr in grid_lrs], tuning_seeds(experiment))
-    attach_table("lr grid (validation)", table, ("lr",))
+    bands = range_test(experiment, RangeTest(), tuning_seeds(experiment))
+    picked = float(f"{bands['pick']:.3g}")
+    grid_lrs = [3e-4, 1e-3, 3e-3] if experiment.budget.name == "smoke" else [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+    best, table = tune_on_validation(experiment, Grid(tuple(DigitsRecipe(lr=lr) for lr in grid_lrs)),
+                                     tuning_seeds(experiment))
+    attach_tuning(experiment, "lr grid (validation)", table, ("lr",))
     verdict = experiment.compare(
-        DigitsRecipe(lr=float(f"{bands['pick']:.3g}")), best, metric="test_accuracy", expect=NonInferior(0.01),
-        config={"range_test_lr": float(f"{bands['pick']:.3g}"), "grid_lr": best.lr,
+        DigitsRecipe(lr=picked), best, metric="test_accuracy", expect=NonInferior(0.01),
+        config={"range_test_lr": picked, "grid_lr": best.lr,
                 **{k: v for k, v in bands.items() if k != "pick"}},
         labels=("range-test lr", "best grid lr"))
     assert verdict
@@ -206,8 +167,7 @@ def test_amp_gradscaler_noninferior_on_cuda(experiment):
     if experiment.device.type != "cuda":
         pytest.skip("needs CUDA: torch.amp's GradScaler and fp16 autocast are the GPU mixed-precision path; "
                     "on CPU the fp16 underflow parts above use real float16 without autocast")
-    run = partial(amp_train, epochs=experiment.budget.epochs, device=str(experiment.device))
-    assert experiment.compare(partial(run, amp=True), partial(run, amp=False), metric="test_accuracy",
+    assert experiment.compare(MixedPrecision("fp16"), MixedPrecision("fp32"), metric="test_accuracy",
                               expect=NonInferior(0.01), labels=("AMP fp16 + GradScaler", "float32"))
 
 
@@ -222,9 +182,9 @@ def test_amp_gradscaler_noninferior_on_cuda(experiment):
        "standard/full {0.003 .. 0.3} in half-decades. Arm B: Adam lr 1e-3 throughout. Paired one-sided t "
        "against -1pp on test accuracy.")
 def test_adam_then_sgd_noninferior_to_adam(experiment):
-    sgd_lrs = [0.01, 0.03, 0.1] if smoke(experiment) else [0.003, 0.01, 0.03, 0.1, 0.3]
-    pick, table = tune_on_validation(experiment, [DigitsRecipe(switch_at=0.5, switch_lr=lr) for lr in sgd_lrs],
-                                     tuning_seeds(experiment))
-    attach_table("SGD lr after the switch (validation)", table, ("switch_lr",))
+    sgd_lrs = [0.01, 0.03, 0.1] if experiment.budget.name == "smoke" else [0.003, 0.01, 0.03, 0.1, 0.3]
+    pick, table = tune_on_validation(experiment, Grid(tuple(DigitsRecipe(switch_at=0.5, switch_lr=lr)
+                                                            for lr in sgd_lrs)), tuning_seeds(experiment))
+    attach_tuning(experiment, "SGD lr after the switch (validation)", table, ("switch_lr",))
     assert experiment.compare(pick, DigitsRecipe(), metric="test_accuracy", expect=NonInferior(0.01),
                               config={"switch_lr": pick.switch_lr}, labels=("Adam -> SGD", "Adam"))

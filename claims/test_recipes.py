@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.mixture import Mixture
-from fixtures.selection import accuracy, search, select_on_test
-from fixtures.thresholdout import Thresholdout, reuse_gaps
+from fixtures.arms.selection import ReuseGap, TestSetPick, population_gap
+from fixtures.thresholdout import Thresholdout
 from instincts import Decreasing, Exact, Superior, claim
-from instincts.experiment import RunContext
 
 SECTION = "Recipes and the rest"
 QUESTION = "If the test set were the population, could we overfit it?"
@@ -25,24 +20,6 @@ METHOD = ("Two-class Gaussian mixture (20 features, class means +/-0.25 per feat
           "hyperparameter search), fitted on the training points in closed form; the pick is the candidate with "
           "the best test accuracy: the fresh and off-distribution points never take part in the choice. "
           "Paired by seed.")
-
-
-@dataclass(frozen=True)
-class TestSetPick:
-    """The candidate picked on the test set, scored on ``score``: test, fresh, offdist or gap."""
-
-    __test__ = False  # not a pytest class
-
-    test_size: int
-    candidates: int
-    score: str = "test"
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        key = {"test": "test_accuracy", "fresh": "fresh_accuracy", "offdist": "offdist_accuracy", "gap": "gap"}
-        fresh = context.budget.scaled(5000)
-        return [{"accuracy" if self.score != "gap" else "gap":
-                 select_on_test(s, self.test_size, self.candidates, fresh_size=fresh)[key[self.score]]}
-                for s in seeds]
 
 
 def pick_scores_higher(experiment, test_size: int, candidates: int, a: tuple[str, str], b: tuple[str, str]):
@@ -87,25 +64,6 @@ def test_off_distribution_drops_further(experiment, test_size, candidates):
                               ("offdist", "off-distribution"))
 
 
-def population_gap(seed: int, population: int = 400, candidates: int = 50) -> float:
-    """Selection gap of the pick when the evaluation set is the whole finite population.
-
-    Fresh data from a finite population are draws from its points, so the pick's expected accuracy on
-    them is its population accuracy. That is computed apart from the score that chose it: from the
-    pick's own predictions, by total probability over the classes, P(y=c) * P(correct | y=c).
-    """
-    g = torch.Generator().manual_seed(seed)
-    world = Mixture()
-    x_tr, y_tr = world.sample(200, g)
-    x_pop, y_pop = world.sample(population, g)  # the population, and the evaluation set
-    w = search(g, x_tr, y_tr, candidates)  # candidates drawn as in select_on_test
-    evaluation = accuracy(w, x_pop, y_pop)  # what selection sees
-    pick = int(evaluation.argmax())
-    correct = (x_pop.double() @ w[pick, :-1] + w[pick, -1] > 0).long() == y_pop
-    truth = sum((y_pop == c).double().mean() * correct[y_pop == c].double().mean() for c in (0, 1))
-    return float(evaluation[pick]) - float(truth)
-
-
 @claim("RC-7", "When the evaluation set is the whole finite population, the picked model's evaluation accuracy is "
        "its population accuracy: selecting on it leaves no gap",
        section=SECTION, question=QUESTION, anchors=ANCHORS,
@@ -117,22 +75,6 @@ def population_gap(seed: int, population: int = 400, candidates: int = 50) -> fl
               "candidates is over their true accuracies, and there is nothing to overfit.")
 def test_population_as_test_set_has_no_gap(experiment):
     assert experiment.exact(population_gap, expect=Exact(tol=1e-12))
-
-
-@dataclass(frozen=True)
-class ReuseGap:
-    """Reported minus fresh accuracy of the pick, made on plain test accuracies or through Thresholdout."""
-
-    __test__ = False
-
-    test_size: int
-    candidates: int
-    mechanism: str  # "plain" or "thresholdout"
-
-    def run(self, seeds: list[int], context: RunContext) -> list[dict[str, float]]:
-        fresh = context.budget.scaled(5000)
-        return [{"gap": reuse_gaps(s, self.test_size, self.candidates, fresh_size=fresh)[f"gap_{self.mechanism}"]}
-                for s in seeds]
 
 
 @claim("RC-7", "Reusing the test set through Thresholdout shrinks the selection gap: the pick's reported accuracy "

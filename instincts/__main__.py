@@ -2,6 +2,6 @@
 
 import sys
 
-from instincts.gate import main
+from instincts.cli import main
 
 sys.exit(main())

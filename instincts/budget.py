@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from instincts.errors import InvalidArgument
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -27,8 +29,8 @@ class Budget:
 
     def __post_init__(self) -> None:
         if not isinstance(self.looks, int) or isinstance(self.looks, bool) or self.looks < 1:
-            raise ValueError(f"looks={self.looks!r} is not allowed: looks must be an integer >= 1 "
-                             "(1 = a fixed number of seeds)")
+            raise InvalidArgument(f"looks={self.looks!r} is not allowed: looks must be an integer >= 1 "
+                                  "(1 = a fixed number of seeds)")
 
     def scaled(self, n: int, minimum: int = 1) -> int:
         """A data size scaled by this budget."""
@@ -53,7 +55,7 @@ def get_budget(name: str) -> Budget:
         return BUDGETS[name]
     except KeyError:
         allowed = ", ".join(BUDGETS)
-        raise ValueError(f"unknown budget {name!r}: choose one of {allowed}") from None
+        raise InvalidArgument(f"unknown budget {name!r}: choose one of {allowed}") from None
 
 
 def default_budget_name(cuda_available: bool) -> str:

@@ -15,11 +15,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from instincts.errors import CacheWarning
+
+__all__ = ["SCHEMA", "CacheWarning", "RunCache", "digest", "write_json_atomic"]
+
 SCHEMA = 1
-
-
-class CacheWarning(UserWarning):
-    """A cache entry could not be used (corrupt or unreadable); it is recomputed."""
 
 
 def digest(identity: Any) -> str:

@@ -7,6 +7,9 @@ which GPU each worker trains on (``plan_workers``: by free memory, several worke
 since claims train small models); the plan travels to the workers with xdist's ``workerinput``.
 Planning in the controller, not in each worker, keeps the plan from changing as the first workers
 start allocating memory. ``CUDA_VISIBLE_DEVICES`` is respected (``visible_gpus``).
+
+torch is imported by the functions that need it, not with the module: the plugin plans GPUs
+through NVML alone and must not load torch into a pytest run that has no claims.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import platform
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from instincts.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import torch
 
 MIN_FREE_BYTES = 1 << 30  # a GPU with less free memory than this gets no worker while another has more
 
@@ -50,6 +56,8 @@ def configure_threads() -> int:
     asked = os.environ.get("OMP_NUM_THREADS", "")
     if asked.isdigit() and int(asked) >= 1:
         threads = min(threads, int(asked))
+    import torch
+
     torch.set_num_threads(threads)
     return threads
 
@@ -135,9 +143,9 @@ def plan_workers(n_workers: int, gpus: Sequence[Gpu], min_free: int = MIN_FREE_B
     unless every GPU is under it (then all of them are used: a full machine is the user's call).
     """
     if n_workers < 1:
-        raise ValueError(f"n_workers={n_workers!r} is not allowed: give an integer >= 1")
+        raise InvalidArgument(f"n_workers={n_workers!r} is not allowed: give an integer >= 1")
     if not gpus:
-        raise ValueError("gpus=[] is not allowed: plan_workers needs at least one GPU")
+        raise InvalidArgument("gpus=[] is not allowed: plan_workers needs at least one GPU")
     usable = [i for i, g in enumerate(gpus) if g.free >= min_free] or list(range(len(gpus)))
     counts = dict.fromkeys(usable, 0)
     plan = []
@@ -175,18 +183,20 @@ def choose_device(requested: str | None = None, planned: int | None = None) -> t
     None for automatic: CUDA when present, else CPU. Automatic CUDA takes ``planned`` (this worker's
     GPU from the controller's ``plan_cuda``), else round robin over the visible GPUs by worker index.
     """
+    import torch
+
     if requested not in (None, "", "auto"):
         try:
             dev = torch.device(requested)
         except RuntimeError:
-            raise ValueError(f"--claims-device {requested!r} is not a torch device: use auto, cpu, cuda or "
-                             "cuda:N") from None
+            raise InvalidArgument(f"--claims-device {requested!r} is not a torch device: use auto, cpu, cuda or "
+                                  "cuda:N") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {requested!r} requested but CUDA is not available; use 'cpu'")
+            raise InvalidArgument(f"device {requested!r} requested but CUDA is not available; use 'cpu'")
         if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {requested!r} requested but only {torch.cuda.device_count()} CUDA devices "
-                             "are visible (CUDA_VISIBLE_DEVICES); use cuda:0 .. "
-                             f"cuda:{torch.cuda.device_count() - 1}")
+            raise InvalidArgument(f"device {requested!r} requested but only {torch.cuda.device_count()} CUDA devices "
+                                  "are visible (CUDA_VISIBLE_DEVICES); use cuda:0 .. "
+                                  f"cuda:{torch.cuda.device_count() - 1}")
         if dev.type != "cuda" or dev.index is not None:
             return dev
     elif not torch.cuda.is_available():
@@ -220,6 +230,7 @@ def environment() -> dict[str, str]:
     """Facts recorded in every report: versions, backend, hardware."""
     import numpy
     import scipy
+    import torch
 
     facts = {
         "python": platform.python_version(),

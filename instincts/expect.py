@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from instincts import stats
-from instincts.verdict import INCONCLUSIVE, REFUTED, SUPPORTED, Outcome, Verdict, fmt
+from instincts.errors import InvalidArgument
+from instincts.fmt import number
+from instincts.verdict import ARMS, INCONCLUSIVE, REFUTED, SUPPORTED, Labels, Outcome, Verdict
 
 
 def _is_real(value: object) -> bool:
@@ -25,7 +28,7 @@ def _is_real(value: object) -> bool:
 
 def check_alpha(alpha: float) -> float:
     if not _is_real(alpha) or not 0.0 < alpha < 0.5 or math.isnan(alpha):
-        raise ValueError(f"alpha={alpha!r} is not allowed: alpha must lie in the open interval (0, 0.5)")
+        raise InvalidArgument(f"alpha={alpha!r} is not allowed: alpha must lie in the open interval (0, 0.5)")
     return float(alpha)
 
 
@@ -34,7 +37,7 @@ def _check_margin(name: str, value: float, allow_zero: bool = False) -> None:
     ok = ok and (value >= 0 if allow_zero else value > 0)
     if not ok:
         allowed = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}={value!r} is not allowed: {name} must be a finite number {allowed}")
+        raise InvalidArgument(f"{name}={value!r} is not allowed: {name} must be a finite number {allowed}")
 
 
 def _decide(p_claim: float, p_opposite: float, alpha: float) -> Outcome:
@@ -57,8 +60,13 @@ class Expectation:
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
 
-    def describe(self, unit: str = "") -> str:  # pragma: no cover - abstract
+    def describe(self, unit: str = "", labels: Labels = ARMS) -> str:  # pragma: no cover - abstract
+        """The expectation in words, in the metric's unit, the arms called by ``labels``."""
         raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The pre-registered design as data: kind, margin or tolerance, alpha."""
+        return {"kind": self.kind, **asdict(self)}
 
     def judge(self, sample: np.ndarray, alpha: float | None = None, unit: str = "") -> Verdict:
         raise NotImplementedError  # pragma: no cover
@@ -71,7 +79,7 @@ class Expectation:
             outcome = SUPPORTED if outcome_if_exact else REFUTED
         else:
             outcome = _decide(p_claim, p_opposite, alpha)
-        return Verdict(outcome=outcome, expectation=self.describe(unit), test=test,
+        return Verdict(outcome=outcome, expectation=self, test=test,
                        effect=float(d.mean()), ci=(lo, hi), pvalue=p_claim, n=int(d.size),
                        alpha=alpha, unit=unit, label=label, pvalues=pvalues,
                        details={"band": [b if math.isfinite(b) else None for b in band]})
@@ -88,8 +96,8 @@ class Superior(Expectation):
         super().__post_init__()
         _check_margin("min_effect", self.min_effect, allow_zero=True)
 
-    def describe(self, unit: str = "") -> str:
-        return f"A superior to B by > {fmt(self.min_effect, unit, signed=False)}"
+    def describe(self, unit: str = "", labels: Labels = ARMS) -> str:
+        return f"{labels[0]} superior to {labels[1]} by > {number(self.min_effect, unit, signed=False)}"
 
     def judge(self, sample, alpha=None, unit=""):
         a = check_alpha(alpha if alpha is not None else self.alpha)
@@ -112,8 +120,8 @@ class NonInferior(Expectation):
         super().__post_init__()
         _check_margin("margin", self.margin)
 
-    def describe(self, unit: str = "") -> str:
-        return f"A non-inferior to B within {fmt(self.margin, unit, signed=False)}"
+    def describe(self, unit: str = "", labels: Labels = ARMS) -> str:
+        return f"{labels[0]} non-inferior to {labels[1]} within {number(self.margin, unit, signed=False)}"
 
     def judge(self, sample, alpha=None, unit=""):
         a = check_alpha(alpha if alpha is not None else self.alpha)
@@ -136,8 +144,8 @@ class Equivalent(Expectation):
         super().__post_init__()
         _check_margin("margin", self.margin)
 
-    def describe(self, unit: str = "") -> str:
-        return f"equivalent within ±{fmt(self.margin, unit, signed=False)}"
+    def describe(self, unit: str = "", labels: Labels = ARMS) -> str:
+        return f"equivalent within ±{number(self.margin, unit, signed=False)}"
 
     def judge(self, sample, alpha=None, unit=""):
         a = check_alpha(alpha if alpha is not None else self.alpha)
@@ -164,19 +172,19 @@ class Increasing(Expectation):
     data = "levels"
     sign = 1.0
 
-    def describe(self, unit: str = "") -> str:
+    def describe(self, unit: str = "", labels: Labels = ARMS) -> str:
         return "increasing with the factor" if self.sign > 0 else "decreasing with the factor"
 
     def judge(self, sample, alpha=None, unit=""):
         a = check_alpha(alpha if alpha is not None else self.alpha)
         matrix = np.asarray(sample, dtype=float)
         if matrix.ndim != 2 or matrix.shape[1] < 2:
-            raise ValueError(f"a trend needs a seeds x levels matrix with >= 2 levels, got shape {matrix.shape}")
+            raise InvalidArgument(f"a trend needs a seeds x levels matrix with >= 2 levels, got shape {matrix.shape}")
         bad = np.argwhere(~np.isfinite(matrix))
         if bad.size:  # name the seed and the level, not an index into the flattened matrix
             i, j = (int(v) for v in bad[0])
-            raise ValueError(f"trend values has non-finite values ({float(matrix[i, j])!r} at seed index {i}, "
-                             f"level index {j}); a metric must be a finite number for every seed and level")
+            raise InvalidArgument(f"trend values has non-finite values ({float(matrix[i, j])!r} at seed index {i}, "
+                                  f"level index {j}); a metric must be a finite number for every seed and level")
         s = stats.as_sample(stats.slopes(matrix, np.arange(matrix.shape[1], dtype=float)), "slopes")
         signed = s * self.sign
         p_claim = stats.t_pvalue(signed, 0.0, "greater")
@@ -207,14 +215,14 @@ class Exact(Expectation):
         super().__post_init__()
         _check_margin("tol", self.tol, allow_zero=True)
 
-    def describe(self, unit: str = "") -> str:
+    def describe(self, unit: str = "", labels: Labels = ARMS) -> str:
         return f"exact within {self.tol:g}"
 
     def judge(self, sample, alpha=None, unit=""):
         errors = np.abs(stats.as_sample(sample, "errors", min_n=1))
         worst = float(errors.max())
         outcome = SUPPORTED if worst <= self.tol else REFUTED
-        return Verdict(outcome=outcome, expectation=self.describe(unit), test="exact (max |error| <= tol)",
+        return Verdict(outcome=outcome, expectation=self, test="exact (max |error| <= tol)",
                        effect=worst, ci=(float(errors.min()), worst), pvalue=float("nan"),
                        n=int(errors.size), alpha=0.0, unit=unit, label="max |error|",
                        details={"worst_index": int(errors.argmax())})
@@ -236,9 +244,9 @@ class Predicts(Expectation):
         super().__post_init__()
         _check_margin("tol", self.tol)
 
-    def describe(self, unit: str = "") -> str:
-        return f"predicts within ±{fmt(self.tol, unit, signed=False)}"
+    def describe(self, unit: str = "", labels: Labels = ARMS) -> str:
+        return f"predicts within ±{number(self.tol, unit, signed=False)}"
 
     def judge(self, sample, alpha=None, unit=""):
         verdict = Equivalent(self.tol, alpha=self.alpha).judge(sample, alpha, unit)
-        return replace(verdict, expectation=self.describe(unit), label="observed - predicted")
+        return replace(verdict, expectation=self, label="observed - predicted")

@@ -1,4 +1,9 @@
-"""The ``experiment`` fixture's object: runs arms over paired seeds and judges expectations."""
+"""The ``experiment`` fixture's object: runs arms over paired seeds and judges expectations.
+
+Every comparison leaves a ``Record`` (per-seed data, arms, verdict, the arms' training facts)
+that the plugin turns into claims.json and the Allure report; ``attach`` adds a claim's own
+figures and tables to that report without the claim importing allure.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,17 @@ import numpy as np
 import torch
 
 from instincts import arms as arms_mod
+from instincts._version import __version__
 from instincts.budget import Budget
 from instincts.cache import RunCache
+from instincts.errors import InvalidArgument
 from instincts.expect import Exact, Expectation, Increasing
+from instincts.facts import TRAINING_FACTS
 from instincts.sequential import Design, run_looks
 from instincts.verdict import Outcome, Verdict
 
-ENGINE_VERSION = "0.1"
+SPREAD_FACTS = ("epochs_run", "cap_hit")  # facts whose range over the seeds matters, not only the mean
+Runs = dict[str, list[arms_mod.Metrics]]  # arm label -> the metrics of each seed it ran in a comparison
 
 
 @dataclass
@@ -42,11 +51,26 @@ class Record:
     verdict: Verdict
     config: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    facts: dict[str, dict[str, float]] = field(default_factory=dict)  # arm label -> training facts
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "metric": self.metric, "seeds": self.seeds, "labels": self.labels,
                 "values": self.values, "arms": self.arms, "config": self.config,
-                "seconds": round(self.seconds, 3), "verdict": self.verdict.to_dict()}
+                "seconds": round(self.seconds, 3), "facts": self.facts, "verdict": self.verdict.to_dict()}
+
+
+def training_facts(results: Sequence[arms_mod.Metrics]) -> dict[str, float]:
+    """The trainer's facts (``instincts.facts``) over an arm's seeds: the mean of each, and the
+    range of ``SPREAD_FACTS`` (did any seed hit the cap? how many epochs at least and at most?)."""
+    out: dict[str, float] = {}
+    for name in TRAINING_FACTS:
+        values = [m[name] for m in results if name in m]
+        if not values:
+            continue
+        out[name] = float(np.mean(values))
+        if name in SPREAD_FACTS:
+            out[f"{name}_min"], out[f"{name}_max"] = float(min(values)), float(max(values))
+    return out
 
 
 def default_unit(metric: str) -> str:
@@ -57,11 +81,13 @@ def default_unit(metric: str) -> str:
 class Experiment:
     """Runs arms over the budget's seeds (paired: the same seed list for every arm) and judges."""
 
-    def __init__(self, budget: Budget, device: torch.device, cache: RunCache, examples: int = 1):
+    def __init__(self, budget: Budget, device: torch.device, cache: RunCache, examples: int = 1,
+                 allure: bool = False):
         self.budget = budget
         self.device = device
         self.cache = cache
         self.examples = max(1, examples)
+        self.allure = allure  # attachments go to the Allure report (the run has --alluredir)
         self.context = RunContext(budget, device)
         self.records: list[Record] = []
 
@@ -69,7 +95,7 @@ class Experiment:
     def seeds(self, n: int | None = None) -> list[int]:
         n = self.budget.seeds if n is None else n
         if not isinstance(n, int) or n < 2:
-            raise ValueError(f"seeds={n!r} is not allowed: a paired test needs an integer >= 2")
+            raise InvalidArgument(f"seeds={n!r} is not allowed: a paired test needs an integer >= 2")
         return list(range(n))
 
     def run(self, arm: Any, seeds: Sequence[int], name: str = "arm") -> list[arms_mod.Metrics]:
@@ -77,7 +103,7 @@ class Experiment:
         arms_mod.check_arm(arm, name)
         ident = arms_mod.identity(arm)
         keys = [None if ident is None else {"arm": ident, "seed": s, "budget": self.budget.name,
-                                            "device": self.device.type, "engine": ENGINE_VERSION}
+                                            "device": self.device.type, "engine": __version__}
                 for s in seeds]
         results: list[arms_mod.Metrics | None] = [self.cache.get(k) if k else None for k in keys]
         missing = [i for i, r in enumerate(results) if r is None]
@@ -86,7 +112,8 @@ class Experiment:
             if arms_mod.is_config(arm):
                 fresh = arm.run(todo, self.context)
                 if len(fresh) != len(todo):
-                    raise ValueError(f"{type(arm).__name__}.run returned {len(fresh)} results for {len(todo)} seeds")
+                    raise InvalidArgument(f"{type(arm).__name__}.run returned {len(fresh)} results for {len(todo)} "
+                                          "seeds")
             else:
                 fresh = [arms_mod.run_callable(arm, s) for s in todo]
             for i, metrics in zip(missing, fresh):
@@ -98,6 +125,12 @@ class Experiment:
     def values(self, arm: Any, metric: str, seeds: Sequence[int], name: str = "arm") -> np.ndarray:
         """One metric per seed, with clear errors for a missing or non-finite metric."""
         return _pick(self.run(arm, seeds, name), metric, seeds, name)
+
+    def _column(self, runs: Runs, label: str, arm: Any, metric: str, seeds: Sequence[int], name: str) -> np.ndarray:
+        """``values``, keeping each seed's metrics under ``label`` for the record's training facts."""
+        results = self.run(arm, seeds, name)
+        runs.setdefault(label, []).extend(results)
+        return _pick(results, metric, seeds, name)
 
     # -- judging ---------------------------------------------------------------------------
     def alpha_for(self, expect: Expectation) -> float:
@@ -124,19 +157,21 @@ class Experiment:
         look and the comparison stops at the first conclusive look (``instincts.sequential``).
         """
         _check_expectation(expect, "differences")
+        names = _check_labels(labels)
         start = time.perf_counter()
         s = self.seeds(seeds)
         unit = default_unit(metric) if unit is None else unit
+        runs: Runs = {}
 
         def collect(new: Sequence[int]) -> np.ndarray:
-            return np.stack([self.values(arm_a, metric, new, "arm_a"), self.values(arm_b, metric, new, "arm_b")],
-                            axis=1)
+            return np.stack([self._column(runs, names[0], arm_a, metric, new, "arm_a"),
+                             self._column(runs, names[1], arm_b, metric, new, "arm_b")], axis=1)
 
         matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
                                     lambda m, level: expect.judge(m[:, 0] - m[:, 1], alpha=level, unit=unit))
-        verdict = _with_labels(verdict, labels)
-        return self._record("compare", metric, s[:len(matrix)], list(labels), matrix,
-                            [arms_mod.describe(arm_a), arms_mod.describe(arm_b)], verdict, config, start)
+        return self._record("compare", metric, s[:len(matrix)], list(names), matrix,
+                            [arms_mod.describe(arm_a), arms_mod.describe(arm_b)], replace(verdict, labels=names),
+                            config, start, runs)
 
     def trend(self, arms_by_level: Mapping[Any, Any] | Sequence[tuple[Any, Any]], *, metric: str,
               expect: Expectation | None = None, seeds: int | None = None, unit: str | None = None,
@@ -149,18 +184,20 @@ class Experiment:
         _check_expectation(expect, "levels")
         pairs = list(arms_by_level.items()) if isinstance(arms_by_level, Mapping) else list(arms_by_level)
         if len(pairs) < 2:
-            raise ValueError(f"a trend needs at least 2 levels, got {len(pairs)}")
+            raise InvalidArgument(f"a trend needs at least 2 levels, got {len(pairs)}")
         start = time.perf_counter()
         s = self.seeds(seeds)
         unit = default_unit(metric) if unit is None else unit
+        runs: Runs = {}
 
         def collect(new: Sequence[int]) -> np.ndarray:
-            return np.stack([self.values(arm, metric, new, f"level {level!r}") for level, arm in pairs], axis=1)
+            return np.stack([self._column(runs, str(level), arm, metric, new, f"level {level!r}")
+                             for level, arm in pairs], axis=1)
 
         matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
                                     lambda m, level: expect.judge(m, alpha=level, unit=unit))
         return self._record("trend", metric, s[:len(matrix)], [str(level) for level, _ in pairs], matrix,
-                            [arms_mod.describe(arm) for _, arm in pairs], verdict, config, start)
+                            [arms_mod.describe(arm) for _, arm in pairs], verdict, config, start, runs)
 
     def exact(self, arm: Callable[[int], Any] | Any, *, metric: str = "value", expect: Exact | None = None,
               seeds: int | None = None, config: Mapping[str, Any] | None = None) -> Verdict:
@@ -169,10 +206,11 @@ class Experiment:
         _check_expectation(expect, "differences", exact=True)
         start = time.perf_counter()
         s = self.seeds(seeds)
-        errors = self.values(arm, metric, s, "arm")
+        runs: Runs = {}
+        errors = self._column(runs, "arm", arm, metric, s, "arm")
         verdict = expect.judge(errors, unit="")
         return self._record("exact", metric, s, ["error"], errors[:, None], [arms_mod.describe(arm)],
-                            verdict, config, start)
+                            verdict, config, start, runs)
 
     def predicts(self, arm: Any, *, observed: str, predicted: str, expect: Expectation,
                  seeds: int | None = None, unit: str | None = None,
@@ -187,20 +225,25 @@ class Experiment:
         start = time.perf_counter()
         s = self.seeds(seeds)
         unit = default_unit(observed) if unit is None else unit
+        runs: Runs = {}
 
         def collect(new: Sequence[int]) -> np.ndarray:
             results = self.run(arm, new, "arm")
+            runs.setdefault("arm", []).extend(results)
             return np.stack([_pick(results, m, new, "arm") for m in (observed, predicted)], axis=1)
 
         matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
                                     lambda m, level: expect.judge(m[:, 0] - m[:, 1], alpha=level, unit=unit))
         return self._record("predicts", observed, s[:len(matrix)], [observed, predicted], matrix,
-                            [arms_mod.describe(arm)], verdict, config, start)
+                            [arms_mod.describe(arm)], verdict, config, start, runs)
 
-    def _record(self, kind, metric, seeds, labels, matrix, arms, verdict, config, start) -> Verdict:
+    def _record(self, kind: str, metric: str, seeds: Sequence[int], labels: list[str], matrix: np.ndarray,
+                arms: list[dict[str, Any]], verdict: Verdict, config: Mapping[str, Any] | None, start: float,
+                runs: Runs) -> Verdict:
+        facts = {label: f for label, results in runs.items() if (f := training_facts(results))}
         record = Record(kind=kind, metric=metric, seeds=list(seeds), labels=labels,
                         values=np.asarray(matrix).tolist(), arms=arms, verdict=verdict,
-                        config=dict(config or {}), seconds=time.perf_counter() - start)
+                        config=dict(config or {}), seconds=time.perf_counter() - start, facts=facts)
         # hypothesis replays a failing example once more: keep one record per identical comparison.
         # The data belong to the key: callables describe by name only, so two examples (or a loop)
         # without config= look alike, and dropping one of them would hide its verdict.
@@ -216,16 +259,39 @@ class Experiment:
             return None
         return Outcome.worst([r.verdict.outcome for r in self.records])
 
+    @property
+    def asserted_unsupported(self) -> bool:
+        """A verdict that is not SUPPORTED was truth-tested (``assert verdict``) and came out False:
+        an AssertionError then is the verdict's, not some other check's."""
+        return any(r.verdict.tested_false for r in self.records)
+
+    # -- reporting -------------------------------------------------------------------------
+    def attach(self, name: str, obj: Any, kind: str | None = None) -> None:
+        """Attach ``obj`` to the claim's Allure report: a matplotlib Figure (PNG), CSV rows (a list of
+        sequences or dicts), a str (text, or ``kind`` such as "csv", "tsv", "html", "svg"), a dict
+        (JSON) or bytes with their ``kind`` ("png", "svg", "pdf", ...). Without Allure it checks the
+        arguments and does nothing, so claims never import allure themselves."""
+        from instincts.report import attach
+
+        attach(name, obj, kind, active=self.allure)
+
+
+def _check_labels(labels: Sequence[str]) -> tuple[str, str]:
+    if isinstance(labels, str) or len(labels) != 2:
+        raise InvalidArgument(f"labels={labels!r} is not allowed: give two names, arm A's and arm B's, "
+                              "e.g. labels=('b=16', 'b=512')")
+    return str(labels[0]), str(labels[1])
+
 
 def _check_expectation(expect: object, data: str, exact: bool = False) -> None:
     if not isinstance(expect, Expectation):
-        raise TypeError(f"expect={expect!r} is not an expectation: use Superior, NonInferior, Equivalent, "
-                        "Predicts, Increasing, Decreasing or Exact from instincts")
+        raise InvalidArgument(f"expect={expect!r} is not an expectation: use Superior, NonInferior, Equivalent, "
+                              "Predicts, Increasing, Decreasing or Exact from instincts")
     if exact != isinstance(expect, Exact) or (not exact and expect.data != data):
         where = {"differences": "compare()", "levels": "trend()"}[data] if not exact else "exact()"
-        raise TypeError(f"expect={expect!r} cannot be judged by {where}: compare() and predicts() take "
-                        "Superior, NonInferior, Equivalent or Predicts; trend() takes Increasing or Decreasing; "
-                        "exact() takes Exact")
+        raise InvalidArgument(f"expect={expect!r} cannot be judged by {where}: compare() and predicts() take "
+                              "Superior, NonInferior, Equivalent or Predicts; trend() takes Increasing or Decreasing; "
+                              "exact() takes Exact")
 
 
 def _pick(results: Sequence[arms_mod.Metrics], metric: str, seeds: Sequence[int], name: str) -> np.ndarray:
@@ -237,19 +303,11 @@ def _pick(results: Sequence[arms_mod.Metrics], metric: str, seeds: Sequence[int]
         elif set(metrics) == {"value"}:
             value = metrics["value"]
         else:
-            raise KeyError(f"{name} returned metrics {sorted(metrics)}, not {metric!r}; "
-                           f"pass one of those as metric=")
+            raise InvalidArgument(f"{name} returned metrics {sorted(metrics)}, not {metric!r}; "
+                                  f"pass one of those as metric=")
         if not math.isfinite(value):
-            raise ValueError(f"{name} gave {metric}={value!r} at seed {seed}; metrics must be finite "
-                             "(a diverged run should report its failure as a number, e.g. chance accuracy)")
+            raise InvalidArgument(f"{name} gave {metric}={value!r} at seed {seed}; metrics must be finite "
+                                  "(a diverged run should report its failure as a number, e.g. chance accuracy)")
         out.append(value)
     return np.asarray(out, dtype=float)
 
-
-def _with_labels(verdict: Verdict, labels: Sequence[str]) -> Verdict:
-    """"A superior to B" reads better with the arms' names: "b=16 superior to b=512"."""
-    a, b = (str(x) for x in labels)
-    text = verdict.expectation
-    if (a, b) == ("A", "B") or not text.startswith("A ") or " to B" not in text:
-        return verdict
-    return replace(verdict, expectation=f"{a} " + text[2:].replace(" to B", f" to {b}", 1))

@@ -1,6 +1,6 @@
 """The gate: compare a run's ``reports/claims.json`` with a committed baseline and fail on regressions.
 
-Usage::
+Usage (the command line is ``instincts.cli``)::
 
     instincts gate [--baseline reports/baseline/<budget>.json] [--current reports/claims.json]
                    [--strict] [--tolerance 1e-6] [--alpha 0.05] [--update]
@@ -55,16 +55,14 @@ is as it should be: lost power is not evidence of a broken claim; ``--strict`` f
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-VERDICTS = ("SUPPORTED", "REFUTED", "INCONCLUSIVE", "SKIPPED", "ERROR")
-RAN = ("SUPPORTED", "REFUTED", "INCONCLUSIVE")
+from instincts import fmt, results
+from instincts.errors import ClaimsFileError, InvalidArgument
+from instincts.results import RAN, ClaimResult, ClaimsFile
+
 # Most severe first: the order of the table.
 STATUSES = ("regressed", "missing", "warning", "improved", "changed", "new", "skipped", "unchanged")
 FAILING = ("regressed", "missing")
@@ -72,10 +70,6 @@ DEFAULT_TOLERANCE = 1e-6
 DEFAULT_ALPHA = 0.05
 DEFAULT_CURRENT = Path("reports/claims.json")
 BASELINE_DIR = Path("reports/baseline")
-
-
-class GateInputError(ValueError):
-    """Unusable input: the message names the file and what is wrong with it."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +117,7 @@ class GateResult:
         header = ("status", "id", "baseline", "current", "effect before -> after", "note", "claim")
         lines = [header]
         for r in self.rows:
-            effect = f"{_fmt(r.effect_before, r.unit)} -> {_fmt(r.effect_after, r.unit)}"
+            effect = f"{fmt.number(r.effect_before, r.unit)} -> {fmt.number(r.effect_after, r.unit)}"
             lines.append((r.status, r.id, r.before or "-", r.after or "-", effect, r.note, r.key))
         widths = [max(len(row[i]) for row in lines) for i in range(len(header) - 1)]
         return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
@@ -144,93 +138,20 @@ class GateResult:
         return "\n".join([self.table(), *self.notes, self.summary()])
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "pp":
-        return f"{value * 100:+.2f}pp"
-    return f"{value:+.4g}{unit}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Input
-
-
-def load(path: Path, what: str) -> dict[str, Any]:
-    """Read and validate a claims.json; GateInputError names the file and the problem."""
-    if not path.exists():
-        raise GateInputError(f"{what} file {path} not found")
-    if not path.is_file():
-        raise GateInputError(f"{what} file {path} is not a file")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise GateInputError(f"{what} file {path} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                             f"column {exc.colno}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GateInputError(f"{what} file {path} cannot be read: {exc}") from None
-    try:
-        validate(data)
-    except GateInputError as exc:
-        raise GateInputError(f"{what} file {path}: {exc}") from None
-    return data
-
-
-def validate(doc: Any) -> None:
-    """A claims.json document: {"meta": {...}, "claims": [{"nodeid", "verdict", ...}, ...]}."""
-    if not isinstance(doc, dict):
-        raise GateInputError(f"expected a JSON object with a \"claims\" list, got {type(doc).__name__}")
-    if "claims" not in doc:
-        raise GateInputError("no \"claims\" list (not a claims.json written by `pytest claims`?)")
-    if not isinstance(doc["claims"], list):
-        raise GateInputError(f"\"claims\" is a {type(doc['claims']).__name__}, not a list")
-    if not isinstance(doc.get("meta", {}), dict):
-        raise GateInputError("\"meta\" is not an object")
-    seen: set[str] = set()
-    for i, c in enumerate(doc["claims"]):
-        where = f"claims[{i}]"
-        if not isinstance(c, dict):
-            raise GateInputError(f"{where} is not an object")
-        key = c.get("nodeid")
-        if not isinstance(key, str) or not key:
-            raise GateInputError(f"{where} has no \"nodeid\"")
-        if key in seen:
-            raise GateInputError(f"{where}: nodeid {key} appears twice")
-        seen.add(key)
-        if c.get("verdict") not in VERDICTS:
-            raise GateInputError(f"{where} ({key}) has verdict {c.get('verdict')!r}, not one of {', '.join(VERDICTS)}")
-        for name in ("effect", "p"):
-            value = c.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise GateInputError(f"{where} ({key}) has a non-numeric {name!r}: {value!r}")
-        comparisons = c.get("comparisons")
-        if comparisons is not None and (isinstance(comparisons, bool) or not isinstance(comparisons, int)):
-            raise GateInputError(f"{where} ({key}) has a non-integer \"comparisons\": {comparisons!r}")
-
-
-def run_fact(doc: dict[str, Any], name: str) -> str | None:
-    """The run's budget or device: from meta, else the one value all claims agree on."""
-    value = doc.get("meta", {}).get(name)
-    if value:
-        return str(value)
-    values = {c.get(name) for c in doc["claims"] if c.get(name)}
-    return str(values.pop()) if len(values) == 1 else None
-
-
 # ---------------------------------------------------------------------------------------------
 # Comparison
 
 
-def _number(value: Any) -> float | None:
+def _number(value: float | None) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def p_against(claim: dict[str, Any]) -> float:
+def p_against(claim: ClaimResult) -> float:
     """The current run's p-value against a claim (see the module docstring)."""
-    p = _number(claim.get("p"))
+    p = _number(claim.p)
     if p is None:
-        return 1.0 if claim["verdict"] == "SUPPORTED" else 0.0
-    k = max(1, int(claim.get("comparisons") or 1))
+        return 1.0 if claim.verdict == "SUPPORTED" else 0.0
+    k = max(1, int(claim.comparisons or 1))
     return min(1.0, k * max(0.0, 1.0 - p))
 
 
@@ -244,74 +165,78 @@ def holm(pvalues: list[float], alpha: float) -> list[bool]:
     return [bool(r) for r in reject]
 
 
-def compare(baseline: dict[str, Any], current: dict[str, Any], strict: bool = False,
-            tolerance: float = DEFAULT_TOLERANCE, alpha: float = DEFAULT_ALPHA) -> GateResult:
-    """Compare two claims.json documents. Raises GateInputError on unusable input."""
-    for what, doc in (("baseline", baseline), ("current", current)):
-        try:
-            validate(doc)
-        except GateInputError as exc:
-            raise GateInputError(f"{what}: {exc}") from None
-    if not (isinstance(tolerance, (int, float)) and tolerance >= 0 and math.isfinite(tolerance)):
-        raise GateInputError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise GateInputError(f"alpha must lie in (0, 1), got {alpha!r}")
-    b_budget, c_budget = run_fact(baseline, "budget"), run_fact(current, "budget")
-    if b_budget != c_budget:
-        raise GateInputError(f"budget mismatch: baseline is {b_budget or 'unknown'}, current is "
-                             f"{c_budget or 'unknown'} (compare against reports/baseline/{c_budget}.json)")
-    deterministic = b_budget == "smoke" and run_fact(baseline, "device") == run_fact(current, "device") == "cpu"
+def check_settings(tolerance: float, alpha: float) -> None:
+    """InvalidArgument unless the tolerance is a finite number >= 0 and alpha lies in (0, 1)."""
+    if isinstance(tolerance, bool) or not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance)
+                                           and tolerance >= 0):
+        raise InvalidArgument(f"--tolerance must be a finite number >= 0, got {tolerance!r}")
+    if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise InvalidArgument(f"--alpha must lie in (0, 1), got {alpha!r}")
 
-    old = {c["nodeid"]: c for c in baseline["claims"]}
-    new = {c["nodeid"]: c for c in current["claims"]}
+
+def compare(baseline: ClaimsFile, current: ClaimsFile, strict: bool = False,
+            tolerance: float = DEFAULT_TOLERANCE, alpha: float = DEFAULT_ALPHA) -> GateResult:
+    """Compare two claims files. ClaimsFileError when their budgets differ."""
+    check_settings(tolerance, alpha)
+    b_budget, c_budget = baseline.fact("budget"), current.fact("budget")
+    if b_budget != c_budget:
+        raise ClaimsFileError(f"budget mismatch: baseline is {b_budget or 'unknown'}, current is "
+                              f"{c_budget or 'unknown'} (compare against reports/baseline/{c_budget}.json)")
+    deterministic = b_budget == "smoke" and baseline.fact("device") == current.fact("device") == "cpu"
+
+    old, new = baseline.by_nodeid(), current.by_nodeid()
 
     # Holm over the baseline-SUPPORTED claims that ran again (random runs only).
-    family = [k for k in old if old[k]["verdict"] == "SUPPORTED" and k in new and new[k]["verdict"] in RAN]
+    family = [k for k in old if old[k].verdict == "SUPPORTED" and k in new and new[k].verdict in RAN]
     evidence = {k: p_against(new[k]) for k in family}
     rejected = dict(zip(family, holm([evidence[k] for k in family], alpha))) if not deterministic else {}
 
     rows = []
-    for key in sorted(old.keys() | new.keys(), key=lambda k: ((old.get(k) or new[k]).get("id", ""), k)):
+    for key in sorted(old.keys() | new.keys(), key=lambda k: ((old.get(k) or new[k]).id, k)):
         b, c = old.get(key), new.get(key)
         ref = c or b
         assert ref is not None
-        row = dict(key=key, id=str(ref.get("id", key)), before=b and b["verdict"], after=c and c["verdict"],
-                   effect_before=_number(b.get("effect")) if b else None,
-                   effect_after=_number(c.get("effect")) if c else None, unit=str(ref.get("unit") or ""))
         status, note, pa = _judge(b, c, deterministic, tolerance, evidence.get(key), rejected.get(key))
-        rows.append(Row(**row, status=status, note=note, p_against=pa))
+        rows.append(Row(key=key, id=ref.id or key, before=b and b.verdict, after=c and c.verdict,
+                        effect_before=_number(b.effect) if b else None,
+                        effect_after=_number(c.effect) if c else None, unit=ref.unit or "",
+                        status=status, note=note, p_against=pa))
     rows.sort(key=lambda r: STATUSES.index(r.status))
-
-    notes = []
-    if deterministic:
-        env_b = baseline.get("meta", {}).get("environment") or {}
-        env_c = current.get("meta", {}).get("environment") or {}
-        if isinstance(env_b, dict) and isinstance(env_c, dict):
-            differ = [f"{k} {env_b.get(k)} -> {env_c.get(k)}" for k in ("python", "torch", "numpy", "scipy")
-                      if env_b.get(k) != env_c.get(k)]
-            if differ:
-                notes.append("note: library versions differ (" + ", ".join(differ) + "); effect drift may "
-                             "come from them rather than from the code")
+    notes = _version_notes(baseline, current) if deterministic else []
     return GateResult(rows, strict, float(tolerance), float(alpha), deterministic, str(c_budget), notes)
 
 
-def _judge(b: dict | None, c: dict | None, deterministic: bool, tolerance: float,
+def _version_notes(baseline: ClaimsFile, current: ClaimsFile) -> list[str]:
+    """On a deterministic run, library upgrades explain drift as well as code changes do."""
+    env_b = baseline.meta.get("environment") or {}
+    env_c = current.meta.get("environment") or {}
+    if not (isinstance(env_b, dict) and isinstance(env_c, dict)):
+        return []
+    differ = [f"{k} {env_b.get(k)} -> {env_c.get(k)}" for k in ("python", "torch", "numpy", "scipy")
+              if env_b.get(k) != env_c.get(k)]
+    if not differ:
+        return []
+    return ["note: library versions differ (" + ", ".join(differ) + "); effect drift may "
+            "come from them rather than from the code"]
+
+
+def _judge(b: ClaimResult | None, c: ClaimResult | None, deterministic: bool, tolerance: float,
            evidence: float | None, rejected: bool | None) -> tuple[str, str, float | None]:
     if b is None:
         return "new", "", None
     if c is None:
         return "missing", "in the baseline, not in this run", None
-    before, after = b["verdict"], c["verdict"]
+    before, after = b.verdict, c.verdict
     if after == "ERROR" and before != "ERROR":
-        return "regressed", "error: " + str(c.get("error", ""))[:80], None
+        return "regressed", "error: " + str(c.error or "")[:80], None
     if after == "SKIPPED":
-        reason = str(c.get("reason", ""))[:80]
+        reason = str(c.reason or "")[:80]
         return ("skipped" if before != "SKIPPED" else "unchanged"), reason, None
-    if c.get("timing") and before in RAN and after in RAN:  # wall-clock: no run is deterministic
+    if c.timing and before in RAN and after in RAN:  # wall-clock: no run is deterministic
         return ("warning", "timing claim: verdict varies with machine and load", None) if after != before \
             else ("unchanged", "timing claim: effect not compared", None)
     if deterministic and before in RAN and after in RAN:
-        e0, e1 = _number(b.get("effect")), _number(c.get("effect"))
+        e0, e1 = _number(b.effect), _number(c.effect)
         drift = None
         if (e0 is None) != (e1 is None):
             drift = "effect appeared or vanished"
@@ -337,94 +262,30 @@ def _judge(b: dict | None, c: dict | None, deterministic: bool, tolerance: float
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# Baselines
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="instincts", description="instincts: deep-learning folklore, tested.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    gate = sub.add_parser("gate", help="compare claims.json with a baseline; exit 1 on regressions",
-                          description="Compare the current claims.json with a committed baseline. Exit 0: clean, "
-                                      "1: regression, 2: unusable input.")
-    gate.add_argument("--baseline", type=Path, default=None,
-                      help=f"baseline claims.json (default: {BASELINE_DIR}/<budget of the current run>.json)")
-    gate.add_argument("--current", type=Path, default=DEFAULT_CURRENT, help=f"this run (default: {DEFAULT_CURRENT})")
-    gate.add_argument("--strict", action="store_true", help="warnings (SUPPORTED -> INCONCLUSIVE, chance flips) fail")
-    gate.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                      help="absolute effect drift allowed on deterministic smoke/cpu runs "
-                           f"(default: {DEFAULT_TOLERANCE:g})")
-    gate.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                      help=f"family-wise false-alarm rate for Holm on random runs (default: {DEFAULT_ALPHA:g})")
-    gate.add_argument("--update", action="store_true",
-                      help="write the current claims.json as the new baseline (deliberately) instead of gating")
-    from instincts.htmlreport import add_report_parser
-
-    add_report_parser(sub)
-    return parser
+def default_baseline(current: ClaimsFile, current_path: Path) -> Path:
+    """reports/baseline/<budget of the current run>.json."""
+    budget = current.fact("budget")
+    if not budget:
+        raise ClaimsFileError(f"current file {current_path} names no budget; pass --baseline")
+    return BASELINE_DIR / f"{budget}.json"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error (argparse already printed it)
-        return exc.code if isinstance(exc.code, int) else 2
-    if args.command == "gate":
-        try:
-            return _gate(args)
-        except GateInputError as exc:
-            print(f"instincts gate: {exc}", file=sys.stderr)
-            return 2
-    if hasattr(args, "func"):
-        return args.func(args)
-    parser.error(f"unknown command {args.command}")  # pragma: no cover
-    return 2  # pragma: no cover
-
-
-def _gate(args: argparse.Namespace) -> int:
-    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
-        raise GateInputError(f"--tolerance must be a finite number >= 0, got {args.tolerance:g}")
-    if not 0 < args.alpha < 1:
-        raise GateInputError(f"--alpha must lie in (0, 1), got {args.alpha:g}")
-    current = load(args.current, "current")
-    budget = run_fact(current, "budget")
-    baseline_path = args.baseline
-    if baseline_path is None:
-        if not budget:
-            raise GateInputError(f"current file {args.current} names no budget; pass --baseline")
-        baseline_path = BASELINE_DIR / f"{budget}.json"
-    if args.update:
-        return _update(current, args.current, baseline_path, budget)
-    if not baseline_path.exists():
-        raise GateInputError(f"baseline file {baseline_path} not found (after a deliberate review, create it "
-                             f"with: instincts gate --baseline {baseline_path} --current {args.current} --update)")
-    baseline = load(baseline_path, "baseline")
-    try:
-        result = compare(baseline, current, strict=args.strict, tolerance=args.tolerance, alpha=args.alpha)
-    except GateInputError as exc:
-        raise GateInputError(f"{baseline_path} vs {args.current}: {exc}") from None
-    print(f"baseline {baseline_path} ({_written(baseline)})  vs  current {args.current} ({_written(current)})")
-    print(result.report())
-    return result.exit_code
-
-
-def _update(current: dict[str, Any], current_path: Path, baseline_path: Path, budget: str | None) -> int:
+def update_baseline(current: ClaimsFile, current_path: Path, baseline_path: Path) -> str:
+    """Write the current run as the baseline (a deliberate review's outcome); return what was written."""
     from instincts.budget import BUDGETS
-    from instincts.cache import write_json_atomic
 
+    budget = current.fact("budget")
     if baseline_path.stem in BUDGETS and budget and baseline_path.stem != budget:
-        raise GateInputError(f"refusing to write a {budget} run from {current_path} as baseline {baseline_path} "
-                             f"(a {baseline_path.stem} baseline)")
-    write_json_atomic(baseline_path, current)
+        raise ClaimsFileError(f"refusing to write a {budget} run from {current_path} as baseline {baseline_path} "
+                              f"(a {baseline_path.stem} baseline)")
+    results.write(baseline_path, current.claims, current.meta)
     counts: dict[str, int] = {}
-    for c in current["claims"]:
-        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    for c in current.claims:
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
     tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no claims"
-    device = run_fact(current, "device") or "unknown device"
-    print(f"wrote baseline {baseline_path}: {len(current['claims'])} claims ({tally}); "
-          f"{budget or 'unknown'} budget, {device}, from {current_path} ({_written(current)})")
-    return 0
-
-
-def _written(doc: dict[str, Any]) -> str:
-    return str(doc.get("meta", {}).get("written") or "time unknown")
+    device = current.fact("device") or "unknown device"
+    return (f"wrote baseline {baseline_path}: {len(current.claims)} claims ({tally}); "
+            f"{budget or 'unknown'} budget, {device}, from {current_path} ({current.written})")

@@ -1,7 +1,7 @@
 """The HTML report: Allure 3 (pinned in package.json / package-lock.json) turns reports/allure-results
 into one self-contained ``index.html`` that opens from disk, offline.
 
-Usage::
+Usage (the command line is ``instincts.cli``)::
 
     instincts report [--results reports/allure-results] [--out reports/allure-report]
                      [--history reports/history.jsonl] [--repo-root .]
@@ -20,7 +20,6 @@ no npm, no package.json, an output folder that is not safe to clean) with one me
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -28,6 +27,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from instincts.errors import ReportError
 
 CONFIG = "allurerc.mjs"
 DEFAULT_RESULTS = Path("reports") / "allure-results"
@@ -44,14 +45,6 @@ _ANALYTICS = re.compile(
     r"<script>\s*window\.dataLayer = window\.dataLayer \|\| \[\];.*?</script>\s*",
     re.S,
 )
-
-
-class ReportError(Exception):
-    """A report could not be made; ``exit_code`` 2 means unusable input, 1 a failing tool."""
-
-    def __init__(self, message: str, exit_code: int = 2):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def find_repo_root(start: Path | None = None) -> Path:
@@ -193,63 +186,3 @@ def make_report(results_dir: Path | str, out_dir: Path | str, repo_root: Path | 
                           f"{_tail(proc)}", exit_code=1)
     strip_analytics(index)
     return index
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", type=Path, default=None,
-                        help=f"Allure results folder (default: <repo-root>/{DEFAULT_RESULTS})")
-    parser.add_argument("--out", type=Path, default=None,
-                        help=f"report folder, emptied first (default: <repo-root>/{DEFAULT_OUT})")
-    parser.add_argument("--history", type=Path, default=None,
-                        help=f"history file for trends across runs (default: <repo-root>/{DEFAULT_HISTORY})")
-    parser.add_argument("--repo-root", type=Path, default=None,
-                        help="the checkout with allurerc.mjs, package.json and package-lock.json "
-                             "(default: found from the current folder)")
-
-
-_DESCRIPTION = ("Make the single-file Allure 3 HTML report (offline, pinned by package-lock.json; runs `npm ci` "
-                "when node_modules is missing) and print the path of its index.html. Exit 0: made, "
-                "1: npm or Allure failed, 2: unusable input.")
-
-
-def add_report_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``report`` subcommand to an ``add_subparsers()`` object; dispatch with ``run(args)``."""
-    parser = subparsers.add_parser("report", help="make the single-file Allure HTML report",
-                                   description=_DESCRIPTION)
-    _add_arguments(parser)
-    parser.set_defaults(func=run)
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the ``report`` subcommand from parsed arguments; print the report's path."""
-    try:
-        repo_root = (args.repo_root.resolve() if args.repo_root is not None else find_repo_root())
-        index = make_report(args.results if args.results is not None else repo_root / DEFAULT_RESULTS,
-                            args.out if args.out is not None else repo_root / DEFAULT_OUT,
-                            repo_root,
-                            args.history)
-    except ReportError as exc:
-        print(f"instincts report: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(index)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``instincts report``'s arguments without the subcommand word, e.g. ["--results", "r", "--out", "o"]."""
-    parser = argparse.ArgumentParser(prog="instincts report", description=_DESCRIPTION)
-    _add_arguments(parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error (argparse already printed it)
-        return exc.code if isinstance(exc.code, int) else 2
-    return run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

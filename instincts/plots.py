@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -11,7 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from instincts.experiment import Record  # noqa: E402
+from instincts import fmt  # noqa: E402
+
+if TYPE_CHECKING:
+    from instincts.experiment import Record
 
 COLOURS = {"SUPPORTED": "#2e7d32", "REFUTED": "#c62828", "INCONCLUSIVE": "#ef6c00"}
 
@@ -44,8 +49,8 @@ def _effect_panel(ax, record: Record) -> None:
     colour = COLOURS[v.outcome.value]
     if record.kind == "exact":
         ax.axhline(v.effect, color=colour, lw=2, label="max |error|")
-        tol = v.expectation.rsplit(" ", 1)[-1]
-        ax.axhline(float(tol), color="#555", ls="--", label=f"tol {tol}")
+        tol = v.expectation.tol
+        ax.axhline(tol, color="#555", ls="--", label=f"tol {tol:g}")
         ax.set_yscale("symlog", linthresh=1e-12)
         ax.legend(fontsize=7)
         ax.set_xticks([])
@@ -59,7 +64,7 @@ def _effect_panel(ax, record: Record) -> None:
                color="#c8e6c9", alpha=0.6, label="claim holds")
     ax.axhline(0.0, color="#999", lw=0.8)
     ax.errorbar([0], [v.effect * k], yerr=[[v.effect * k - ymin], [ymax - v.effect * k]], fmt="o",
-                color=colour, capsize=6, lw=2, label=f"{v.confidence_level:.0%} CI")
+                color=colour, capsize=6, lw=2, label=f"{fmt.percent(v.confidence_level)} CI")
     ax.set_ylim(bottom, top)
     ax.set_xlim(-1, 1)
     ax.set_xticks([])
@@ -67,7 +72,7 @@ def _effect_panel(ax, record: Record) -> None:
     ax.legend(fontsize=7, loc="best")
 
 
-def claim_plot(records: list[Record], title: str) -> bytes:
+def claim_plot(records: Sequence[Record], title: str) -> bytes:
     """A PNG: one row per comparison, per-seed data on the left, the effect on the right."""
     rows = max(1, len(records))
     fig, axes = plt.subplots(rows, 2, figsize=(8, 2.6 * rows + 0.6), squeeze=False,

@@ -1,49 +1,71 @@
-"""The pytest plugin: options, the ``experiment`` fixture, verdict outcomes, claims.json."""
+"""The pytest plugin: options, the ``experiment`` fixture, verdict outcomes, claims.json.
+
+It loads lazily: at start-up it reads options only, so ``pytest --version`` and runs without
+claims never import torch, scipy, hypothesis or allure. The run's state (budget, device, run
+cache, hypothesis profile) is built when a claim is collected or the ``experiment``/``budget``
+fixture is used; the hypothesis profile is loaded before a module that uses instincts is
+imported, because ``@given``/``@settings`` copy the profile's values when they decorate.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import torch
 
-from instincts import devices
+from instincts import results
 from instincts.budget import BUDGETS, Budget, default_budget_name, get_budget
-from instincts.cache import RunCache
-from instincts.claim import ClaimInfo, claim_info
-from instincts.experiment import ENGINE_VERSION, Experiment
-from instincts.report import (
-    attach_allure,
-    claim_result,
-    show_refutations_as_failed,
-    write_claims_json,
-    write_environment,
-)
+from instincts.errors import ClaimsFileError
+from instincts.marks import ClaimInfo, claim_info
+from instincts.results import ClaimResult
+
+if TYPE_CHECKING:
+    import torch
+
+    from instincts.cache import RunCache
+    from instincts.experiment import Experiment
 
 PROPERTY = "instincts_claim"
+PLANNED_GPU = "instincts_gpu"  # workerinput key: the cuda:N index the controller planned for the worker
+AUTO_DEVICES = (None, "", "auto", "cuda")  # --claims-device values that let the plugin pick the GPU
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asks for, read at start-up without importing anything heavy."""
+
+    budget_name: str | None  # None: smoke on CPU, standard with CUDA (known once torch is loaded)
+    device_request: str | None
+    strict: bool
+    claims_json: Path
+    cache_dir: Path | None
+    allure: bool  # --alluredir is set
+    known_refuted: dict[str, str] | None = None  # with --claims-baseline: nodeid -> its REFUTED line
 
 
 @dataclass
 class State:
+    """The run's budget, device and run cache, built when the first claim needs them."""
+
     budget: Budget
     device: torch.device
     cache: RunCache
-    strict: bool
-    claims_json: Path
     versions: dict[str, str]
-    known_refuted: dict[str, str] | None = None  # with --claims-baseline: nodeid -> its REFUTED line
-    results: list[dict[str, Any]] = field(default_factory=list)
 
 
+OPTIONS = pytest.StashKey[Options]()
 STATE = pytest.StashKey[State]()
-EXPERIMENT = pytest.StashKey[Experiment]()
-RESULT = pytest.StashKey[dict]()
+BUDGET = pytest.StashKey[Budget]()
+PROFILE = pytest.StashKey[bool]()
+EXPERIMENT = pytest.StashKey["Experiment"]()
+RESULT = pytest.StashKey[ClaimResult]()
 GPU_PLAN = pytest.StashKey["list[int] | None"]()
-PLANNED_GPU = "instincts_gpu"  # workerinput key: the cuda:N index the controller planned for the worker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,102 +90,75 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "reported as xfail, not a failure; any other REFUTED still fails")
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m/-k deselect
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``-k BS-1`` selects a claim by its catalogue id, whatever its test is called; timing claims
-    carry the ``timing`` mark, so ``-m timing`` runs them alone and ``-m "not timing"`` in parallel."""
-    for item in items:
-        info = claim_info(item)
-        if info is not None:
-            item.extra_keyword_matches.add(info.id)
-            if info.timing:
-                item.add_marker(pytest.mark.timing)
-
-
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def _alluredir(config: pytest.Config) -> Path | None:
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    return Path(alluredir) if alluredir else None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): a statistical claim from the catalogue")
-    config.addinivalue_line("markers", "slow: long-running (calibration by thousands of simulations)")
     config.addinivalue_line("markers", "timing: a wall-clock claim; run it alone (-m timing, no -n) for clean numbers")
+    from instincts import devices  # torch-free at import
+
     devices.pin_device_order()  # before the first CUDA call, so that CUDA numbers GPUs as NVML does
-    name = config.getoption("budget") or default_budget_name(torch.cuda.is_available())
+    name = config.getoption("budget")
     try:
-        budget = get_budget(name)
-        device = devices.choose_device(config.getoption("claims_device"), _planned_gpu(config))
-    except ValueError as exc:
+        if name:
+            get_budget(name)
+        known = _known_refuted(config.getoption("claims_baseline"))
+    except (ValueError, ClaimsFileError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    devices.configure_threads()
-    if device.type == "cuda" and not getattr(config.option, "numprocesses", None):
-        torch.cuda.set_device(device)  # workers and serial runs pin their GPU; an xdist controller trains nothing
     root = config.rootpath
     cache_dir = None if config.getoption("no_claims_cache") else Path(
         config.getoption("claims_cache_dir") or root / ".instincts-cache")
-    claims_json = Path(config.getoption("claims_json") or root / "reports" / "claims.json")
-    versions = {"instincts": ENGINE_VERSION, "torch": torch.__version__}
-    config.stash[STATE] = State(budget, device, RunCache(cache_dir), config.getoption("strict_claims"),
-                                claims_json, versions, _known_refuted(config.getoption("claims_baseline")))
-    _load_hypothesis_profile(config, budget)
+    alluredir = _alluredir(config)
+    config.stash[OPTIONS] = Options(
+        budget_name=name, device_request=config.getoption("claims_device"), strict=config.getoption("strict_claims"),
+        claims_json=Path(config.getoption("claims_json") or root / "reports" / "claims.json"), cache_dir=cache_dir,
+        allure=alluredir is not None, known_refuted=known)
     if not _is_worker(config):
-        config.pluginmanager.register(Collector(config.stash[STATE]), "instincts-collector")
-    alluredir = getattr(config.option, "allure_report_dir", None)
+        config.pluginmanager.register(Collector(config), "instincts-collector")
     keep = config.getoption("keep_allure_results") or config.getoption("claims_merge")
     if alluredir and not _is_worker(config) and not keep:
-        _clear_allure_results(Path(alluredir))
-
-
-def _auto_cuda(config: pytest.Config) -> bool:
-    """The device is chosen automatically and CUDA is present: GPUs are planned by NVML free memory."""
-    return config.getoption("claims_device") in (None, "", "auto", "cuda") and torch.cuda.is_available()
-
-
-def _planned_gpu(config: pytest.Config) -> int | None:
-    """This process's GPU: a worker's from the controller's plan, a serial run's the freest one."""
-    if _is_worker(config):
-        return config.workerinput.get(PLANNED_GPU)
-    if _auto_cuda(config):
-        plan = devices.plan_cuda(1)
-        return plan[0] if plan else None
-    return None
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:
-    """xdist controller, once per worker: its GPU from one NVML plan, made before any worker holds memory."""
-    config = node.config
-    if not _auto_cuda(config):
-        return
-    if GPU_PLAN not in config.stash:
-        config.stash[GPU_PLAN] = devices.plan_cuda(int(node.workerinput["workercount"]))
-    plan = config.stash[GPU_PLAN]
-    index = devices.worker_index(str(node.workerinput["workerid"]))
-    if plan and index < len(plan):
-        node.workerinput[PLANNED_GPU] = plan[index]
-
-
-def _load_claims(path: Path, what: str, option: str) -> dict[str, Any]:
-    """A validated claims.json, or a usage error that names the option and the problem."""
-    from instincts.gate import GateInputError, load
-
-    try:
-        return load(path, what)
-    except GateInputError as exc:
-        raise pytest.UsageError(f"{option}: {exc}") from None
+        _clear_allure_results(alluredir)
 
 
 def _known_refuted(path: str | None) -> dict[str, str] | None:
     """Claims the baseline records as REFUTED: findings already reported, not regressions."""
     if not path:
         return None
-    doc = _load_claims(Path(path), "baseline", "--claims-baseline")
-    return {c["nodeid"]: c.get("line", "") for c in doc["claims"] if c.get("verdict") == "REFUTED"}
+    try:
+        baseline = results.read(Path(path), "baseline")
+    except ClaimsFileError as exc:
+        raise ClaimsFileError(f"--claims-baseline: {exc}") from None
+    return {c.nodeid: c.line or "" for c in baseline.claims if c.verdict == "REFUTED"}
 
 
-def _load_hypothesis_profile(config: pytest.Config, budget: Budget) -> None:
-    """Hypothesis follows the budget: examples, no deadline, determinism and shrinking."""
+# -- lazily built state -----------------------------------------------------------------------
+
+def _budget(config: pytest.Config) -> Budget:
+    """The run's budget; without --budget it asks torch whether CUDA is present."""
+    if BUDGET not in config.stash:
+        name = config.stash[OPTIONS].budget_name
+        if name is None:
+            import torch
+
+            name = default_budget_name(torch.cuda.is_available())
+        config.stash[BUDGET] = get_budget(name)
+    return config.stash[BUDGET]
+
+
+def _load_hypothesis_profile(config: pytest.Config) -> None:
+    """Hypothesis follows the budget: examples, no deadline, determinism and shrinking (once a run)."""
+    if config.stash.get(PROFILE, False):
+        return
+    config.stash[PROFILE] = True
+    budget = _budget(config)
     from hypothesis import HealthCheck, Phase, settings
 
     phases = [p for p in Phase if budget.shrink or p not in (Phase.shrink, Phase.explain)]
@@ -178,6 +173,119 @@ def _load_hypothesis_profile(config: pytest.Config, budget: Budget) -> None:
         settings.load_profile(f"instincts-{budget.name}")
 
 
+def _state(config: pytest.Config) -> State:
+    """Budget, device, threads and run cache: built on first use, then kept for the session."""
+    if STATE in config.stash:
+        return config.stash[STATE]
+    import torch
+
+    from instincts import devices
+    from instincts._version import __version__
+    from instincts.cache import RunCache
+
+    options = config.stash[OPTIONS]
+    _load_hypothesis_profile(config)
+    try:
+        device = devices.choose_device(options.device_request, _planned_gpu(config))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    devices.configure_threads()
+    if device.type == "cuda" and not getattr(config.option, "numprocesses", None):
+        torch.cuda.set_device(device)  # workers and serial runs pin their GPU; an xdist controller trains nothing
+    state = State(_budget(config), device, RunCache(options.cache_dir),
+                  {"instincts": __version__, "torch": torch.__version__})
+    config.stash[STATE] = state
+    return state
+
+
+def _mentions_instincts(path: Path) -> bool:
+    """A test module that may hold claims or use the ``experiment`` fixture (read before it is imported)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "instincts" in text or "experiment" in text
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """Load the hypothesis profile before a module that uses instincts is imported."""
+    if isinstance(collector, pytest.Module) and OPTIONS in collector.config.stash \
+            and _mentions_instincts(collector.path):
+        _load_hypothesis_profile(collector.config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m/-k deselect
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``-k BS-1`` selects a claim by its catalogue id, whatever its test is called; timing claims
+    carry the ``timing`` mark, so ``-m timing`` runs them alone and ``-m "not timing"`` in parallel."""
+    found = False
+    for item in items:
+        info = claim_info(item)
+        if info is not None:
+            found = True
+            item.extra_keyword_matches.add(info.id)
+            if info.timing:
+                item.add_marker(pytest.mark.timing)
+            _seed_draws(item, config)
+    if found:
+        _state(config)  # a bad --claims-device is a usage error now, not at the first claim
+
+
+def _seed_draws(item: pytest.Item, config: pytest.Config) -> None:
+    """On a derandomized budget, a claim's hypothesis draws follow from its node id.
+
+    Hypothesis's own derandomization seeds from a hash of the test function's source, so editing a
+    claim's body (a comment, a helper call) would redraw its configs and flip a gated verdict for no
+    reason about the claim. A seed the user set with ``@hypothesis.seed`` is kept.
+    """
+    fn = getattr(item, "obj", None)
+    if not getattr(fn, "is_hypothesis_test", False) or not _budget(config).derandomize:
+        return
+    if getattr(fn, "_hypothesis_internal_use_seed", None) is None:
+        fn._hypothesis_internal_use_seed = int.from_bytes(hashlib.sha256(item.nodeid.encode()).digest()[:8], "big")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Tests that use torch without a claim get the same per-worker thread count as claims."""
+    if "torch" in sys.modules:
+        from instincts import devices
+
+        devices.configure_threads()
+
+
+# -- devices under xdist ----------------------------------------------------------------------
+
+def _planned_gpu(config: pytest.Config) -> int | None:
+    """This process's GPU: a worker's from the controller's plan, a serial run's the freest one."""
+    from instincts import devices
+
+    if _is_worker(config):
+        return config.workerinput.get(PLANNED_GPU)
+    if config.getoption("claims_device") in AUTO_DEVICES:
+        plan = devices.plan_cuda(1)
+        return plan[0] if plan else None
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller, once per worker: its GPU from one NVML plan, made before any worker holds memory.
+
+    NVML alone decides (no torch in the controller); without NVIDIA GPUs there is no plan and each
+    worker picks round robin."""
+    config = node.config
+    if config.getoption("claims_device") not in AUTO_DEVICES:
+        return
+    from instincts import devices
+
+    if GPU_PLAN not in config.stash:
+        config.stash[GPU_PLAN] = devices.plan_cuda(int(node.workerinput["workercount"]))
+    plan = config.stash[GPU_PLAN]
+    index = devices.worker_index(str(node.workerinput["workerid"]))
+    if plan and index < len(plan):
+        node.workerinput[PLANNED_GPU] = plan[index]
+
+
 def _clear_allure_results(alluredir: Path) -> None:
     """Old results would show up as retries of this run; history lives elsewhere."""
     if alluredir.is_dir():
@@ -185,6 +293,8 @@ def _clear_allure_results(alluredir: Path) -> None:
             for path in alluredir.glob(pattern):
                 path.unlink(missing_ok=True)
 
+
+# -- fixtures ---------------------------------------------------------------------------------
 
 def _examples(item: pytest.Item) -> int:
     fn = getattr(item, "obj", None)
@@ -196,8 +306,11 @@ def _examples(item: pytest.Item) -> int:
 @pytest.fixture
 def experiment(request: pytest.FixtureRequest) -> Experiment:
     """Runs arms over the budget's paired seeds and judges pre-registered expectations."""
-    state = request.config.stash[STATE]
-    exp = Experiment(state.budget, state.device, state.cache, examples=_examples(request.node))
+    from instincts.experiment import Experiment
+
+    state = _state(request.config)
+    exp = Experiment(state.budget, state.device, state.cache, examples=_examples(request.node),
+                     allure=request.config.stash[OPTIONS].allure)
     request.node.stash[EXPERIMENT] = exp
     return exp
 
@@ -205,14 +318,49 @@ def experiment(request: pytest.FixtureRequest) -> Experiment:
 @pytest.fixture
 def budget(request: pytest.FixtureRequest) -> Budget:
     """The run's budget profile (seeds, examples, epochs, data scale)."""
-    return request.config.stash[STATE].budget
+    return _state(request.config).budget
 
+
+# -- verdicts become outcomes -----------------------------------------------------------------
 
 def _info(item: pytest.Item) -> ClaimInfo | None:
     info = claim_info(item)
     if info is None and EXPERIMENT in item.stash and item.stash[EXPERIMENT].records:
         info = ClaimInfo(id=item.name, statement=item.name)
     return info
+
+
+def _xfail_reason(options: Options, nodeid: str, info: ClaimInfo) -> str | None:
+    """Why a REFUTED verdict is reported as xfail when gating on a baseline: a refutation the baseline
+    records is a finding on record; a timing claim's verdict belongs to the machine and its load."""
+    if options.known_refuted is None:
+        return None
+    if nodeid in options.known_refuted:
+        return "known finding, REFUTED in the baseline too"
+    if info.timing:
+        return "timing claim, machine-dependent: reported, not gated"
+    return None
+
+
+def _result(item: pytest.Item, info: ClaimInfo, exp: Experiment, exc: BaseException | None,
+            seconds: float) -> ClaimResult | None:
+    """The claim's record after its test ran, or None when there is nothing to record (a skip)."""
+    state, options = _state(item.config), item.config.stash[OPTIONS]
+    where = (info, item.nodeid)
+    if exp.records and isinstance(exc, AssertionError) and exp.outcome.value == "SUPPORTED":
+        # every verdict holds, so the failed assert is about something else: not a SUPPORTED claim
+        return ClaimResult.for_error(*where, f"verdicts SUPPORTED, but an assertion failed: {exc!r}",
+                                     state.budget.name, str(state.device), seconds)
+    if exp.records and (exc is None or isinstance(exc, AssertionError)):
+        result = ClaimResult.for_records(*where, exp.records, exp.outcome.value, state.budget.name,
+                                         str(state.device), seconds, state.versions)
+        why = _xfail_reason(options, item.nodeid, info) if result.verdict == "REFUTED" else None
+        if why:
+            result = result.with_(known_finding=True, xfail_reason=why)
+        return result
+    if exc is not None and not isinstance(exc, pytest.skip.Exception):
+        return ClaimResult.for_error(*where, repr(exc), state.budget.name, str(state.device), seconds)
+    return None
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -223,29 +371,17 @@ def pytest_runtest_call(item: pytest.Item):
     info = _info(item)
     if info is None or exp is None:
         return
-    state = item.config.stash[STATE]
-    seconds = time.perf_counter() - start
-    exc = outcome.exception
-    error = None
-    if exp.records and isinstance(exc, AssertionError) and exp.outcome.value == "SUPPORTED":
-        # every verdict holds, so the failed assert is about something else: not a SUPPORTED claim
-        error = f"verdicts SUPPORTED, but an assertion failed: {exc!r}"
-    elif exp.records and (exc is None or isinstance(exc, AssertionError)):
-        result = claim_result(info, item.nodeid, exp.records, exp.outcome.value, state.budget.name,
-                              str(state.device), seconds, state.versions)
-        if getattr(item.config.option, "allure_report_dir", None):
-            attach_allure(info, exp.records, result)
-    elif exc is not None and not isinstance(exc, pytest.skip.Exception):
-        error = repr(exc)
-    else:
+    result = _result(item, info, exp, outcome.exception, time.perf_counter() - start)
+    if result is None:
         return
-    if error is not None:
-        result = {**info.to_dict(), "nodeid": item.nodeid, "verdict": "ERROR", "error": error[:500],
-                  "budget": state.budget.name, "device": str(state.device), "duration_s": round(seconds, 2)}
     workers = int(getattr(item.config, "workerinput", {}).get("workercount", 1))
     if info.timing and workers > 1:
-        result = {**result, "note": f"timed beside {workers - 1} other xdist worker(s); for clean numbers run "
-                                    "timing claims alone: pytest claims -m timing"}
+        result = result.with_(note=f"timed beside {workers - 1} other xdist worker(s); for clean numbers run "
+                                   "timing claims alone: pytest claims -m timing")
+    if result.parts is not None and item.config.stash[OPTIONS].allure:
+        from instincts.report import attach_allure
+
+        attach_allure(info, exp.records, result)
     item.stash[RESULT] = result
 
 
@@ -258,37 +394,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     result = item.stash.get(RESULT, None) if call.when == "call" else None
     if result is None and info is not None and report.skipped and call.when in ("setup", "call"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        result = {**info.to_dict(), "nodeid": item.nodeid, "verdict": "SKIPPED", "reason": reason,
-                  "budget": item.config.stash[STATE].budget.name}
+        result = ClaimResult.for_skip(info, item.nodeid, reason, _budget(item.config).name)
     if result is None:
         return
-    verdict = result["verdict"]
-    state = item.config.stash[STATE]
-    strict = state.strict
-    line = result.get("line", "")
-    # gating on a baseline: a refutation it records is a finding on record; a timing claim's verdict
-    # belongs to the machine and its load, so its refutation is reported (the gate warns), not failed
-    gating = state.known_refuted is not None
-    why = ("known finding, REFUTED in the baseline too" if gating and item.nodeid in state.known_refuted else
-           "timing claim, machine-dependent: reported, not gated" if gating and info and info.timing else None)
-    known = verdict == "REFUTED" and why is not None and (
-        report.passed or call.excinfo is not None and call.excinfo.errisinstance(AssertionError))
-    if known:
-        result = {**result, "known_finding": True}
-    report.user_properties.append((PROPERTY, json.dumps(result)))
-    if known:
+    report.user_properties.append((PROPERTY, json.dumps(result.to_dict())))
+    strict = item.config.stash[OPTIONS].strict
+    line = result.line or ""
+    if result.known_finding:
         report.outcome = "skipped"  # pytest's xfail
-        report.wasxfail = f"{why} — {line}"
-    elif verdict == "REFUTED" and report.passed:
+        report.wasxfail = f"{result.xfail_reason} — {line}"
+    elif result.verdict == "REFUTED" and report.passed:
         report.outcome = "failed"
-        report.longrepr = f"claim {result['id']} REFUTED — {line}"
-    elif verdict == "INCONCLUSIVE":
-        exc = call.excinfo.value if call.excinfo else None
-        from_verdict = report.passed or (isinstance(exc, AssertionError) and "Verdict INCONCLUSIVE" in str(exc))
+        report.longrepr = f"claim {result.id} REFUTED — {line}"
+    elif result.verdict == "INCONCLUSIVE":
+        exp = item.stash.get(EXPERIMENT, None)
+        asserted = call.excinfo is not None and call.excinfo.errisinstance(AssertionError) \
+            and exp is not None and exp.asserted_unsupported
         if strict and report.passed:
             report.outcome = "failed"
-            report.longrepr = f"claim {result['id']} INCONCLUSIVE (--strict-claims) — {line}"
-        elif not strict and from_verdict:
+            report.longrepr = f"claim {result.id} INCONCLUSIVE (--strict-claims) — {line}"
+        elif not strict and (report.passed or asserted):
             report.outcome = "skipped"
             report.longrepr = (str(item.path), item.location[1] or 0, f"INCONCLUSIVE — {line}")
 
@@ -301,67 +426,63 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     return None
 
 
-def _merged(path: Path, results: list[dict[str, Any]], budget: str) -> list[dict[str, Any]]:
-    """The earlier session's claims, with this session's replacing any of the same nodeid."""
-    if not path.exists():
-        return results
-    earlier = _load_claims(path, "claims.json to merge into", "--claims-merge")
-    if earlier["meta"].get("budget") not in (None, budget):
-        raise pytest.UsageError(f"--claims-merge: {path} holds a {earlier['meta']['budget']!r} run and this is a "
-                                f"{budget!r} run; merge runs of one budget only")
-    fresh = {r["nodeid"] for r in results}
-    return [c for c in earlier["claims"] if c["nodeid"] not in fresh] + results
-
+# -- claims.json and the summary --------------------------------------------------------------
 
 class Collector:
     """Controller-side: gathers claim results from every worker's reports, writes claims.json."""
 
-    def __init__(self, state: State):
-        self.state = state
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.results: list[ClaimResult] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in getattr(report, "user_properties", ()):
             if name == PROPERTY:
-                self.state.results.append(json.loads(value))
+                self.results.append(ClaimResult.from_dict(json.loads(value)))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        state = self.state
-        if not state.results:
+        if not self.results:
             return
+        from instincts import devices
+        from instincts.report import show_refutations_as_failed, write_environment
+
+        state, options = _state(self.config), self.config.stash[OPTIONS]
         facts = {**devices.environment(), "budget": state.budget.name, "device": str(state.device)}
-        claims = state.results
-        if session.config.getoption("claims_merge"):
-            claims = _merged(state.claims_json, claims, state.budget.name)
-        write_claims_json(state.claims_json, claims,
-                          {"budget": state.budget.name, "device": str(state.device), "environment": facts,
-                           "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        alluredir = getattr(session.config.option, "allure_report_dir", None)
+        claims = self.results
+        if self.config.getoption("claims_merge"):
+            try:
+                claims = results.merged(options.claims_json, claims, state.budget.name)
+            except ClaimsFileError as exc:
+                raise pytest.UsageError(f"--claims-merge: {exc}") from None
+        results.write(options.claims_json, claims,
+                      {"budget": state.budget.name, "device": str(state.device), "environment": facts,
+                       "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        alluredir = _alluredir(self.config)
         if alluredir:
-            write_environment(Path(alluredir), facts)
-            show_refutations_as_failed(Path(alluredir))
+            write_environment(alluredir, facts)
+            show_refutations_as_failed(alluredir, claims)
 
     def pytest_terminal_summary(self, terminalreporter, config: pytest.Config) -> None:
-        state = self.state
-        if not state.results:
+        if not self.results:
             return
+        state, options = _state(config), config.stash[OPTIONS]
         tr = terminalreporter
         tr.write_sep("=", f"claims ({state.budget.name} budget, {state.device})")
         counts: dict[str, int] = {}
-        for r in sorted(state.results, key=lambda c: (c["id"], c["nodeid"])):
-            counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-            detail = r.get("line") or r.get("reason") or r.get("error", "")
-            if r.get("known_finding"):
+        for r in sorted(self.results, key=lambda c: (c.id, c.nodeid)):
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+            detail = r.line or r.reason or r.error or ""
+            if r.known_finding:
                 detail = f"(known finding) {detail}"
-            secs = f"{r['duration_s']:6.1f}s" if "duration_s" in r else " " * 7
-            statement = r.get("statement", "")
-            statement = statement if len(statement) <= 100 else statement[:99] + "…"
-            tr.write_line(f"{r['id']:<8} {r['verdict']:<12} {secs}  {statement}")
+            secs = f"{r.duration_s:6.1f}s" if r.duration_s is not None else " " * 7
+            statement = r.statement if len(r.statement) <= 100 else r.statement[:99] + "…"
+            tr.write_line(f"{r.id:<8} {r.verdict:<12} {secs}  {statement}")
             tr.write_line(f"{'':<30}{detail}"[:250])
         tr.write_line("  ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items())))
-        if any("note" in r for r in state.results):
+        if any(r.note for r in self.results):
             tr.write_line("note: timing claims ran beside other xdist workers; run them alone with "
                           "`pytest claims -m timing` (no -n) for clean numbers")
-        tr.write_line(f"claims.json: {state.claims_json}")
-        alluredir = getattr(config.option, "allure_report_dir", None)
+        tr.write_line(f"claims.json: {options.claims_json}")
+        alluredir = _alluredir(config)
         if alluredir:
             tr.write_line(f"allure results: {alluredir}")

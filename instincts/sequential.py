@@ -44,6 +44,7 @@ import numpy as np
 from scipy import optimize, special
 from scipy import stats as sps
 
+from instincts.errors import InvalidArgument
 from instincts.expect import check_alpha
 from instincts.verdict import INCONCLUSIVE, Verdict
 
@@ -118,12 +119,12 @@ class Design:
     def __post_init__(self) -> None:
         looks = tuple(self.looks) if isinstance(self.looks, (list, tuple)) else self.looks
         if not isinstance(looks, tuple) or not looks or not 1 <= len(looks) <= MAX_LOOKS:
-            raise ValueError(f"looks={self.looks!r} is not allowed: give 1 to {MAX_LOOKS} cumulative seed "
-                             "counts, e.g. (6, 12, 18, 24)")
+            raise InvalidArgument(f"looks={self.looks!r} is not allowed: give 1 to {MAX_LOOKS} cumulative seed "
+                                  "counts, e.g. (6, 12, 18, 24)")
         if any(not isinstance(n, int) or isinstance(n, bool) for n in looks) or looks[0] < 2 or any(
                 b <= a for a, b in zip(looks, looks[1:])):
-            raise ValueError(f"looks={self.looks!r} is not allowed: seed counts must be strictly increasing "
-                             "integers, the first >= 2 (a t test needs 2 seeds)")
+            raise InvalidArgument(f"looks={self.looks!r} is not allowed: seed counts must be strictly increasing "
+                                  "integers, the first >= 2 (a t test needs 2 seeds)")
         object.__setattr__(self, "looks", looks)
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
 
@@ -131,11 +132,11 @@ class Design:
     def equally_spaced(cls, seeds: int, looks: int, alpha: float = 0.05) -> Design:
         """``looks`` looks at round(seeds * k / looks) seeds, k = 1..looks."""
         if not isinstance(looks, int) or isinstance(looks, bool) or not 1 <= looks <= MAX_LOOKS:
-            raise ValueError(f"looks={looks!r} is not allowed: the number of looks must be an integer "
-                             f"from 1 to {MAX_LOOKS}")
+            raise InvalidArgument(f"looks={looks!r} is not allowed: the number of looks must be an integer "
+                                  f"from 1 to {MAX_LOOKS}")
         if not isinstance(seeds, int) or seeds < 2 * looks:
-            raise ValueError(f"looks={looks} with seeds={seeds!r} is not allowed: each look needs >= 2 new "
-                             f"seeds, so seeds must be >= {2 * looks}")
+            raise InvalidArgument(f"looks={looks} with seeds={seeds!r} is not allowed: each look needs >= 2 new "
+                                  f"seeds, so seeds must be >= {2 * looks}")
         return cls(tuple(round(seeds * k / looks) for k in range(1, looks + 1)), alpha)
 
     @property
@@ -191,7 +192,7 @@ def run_looks(design: Design, seeds: Sequence[int], collect: Callable[[Sequence[
     that the metric is deterministic. Returns the data used and the annotated verdict.
     """
     if len(seeds) != design.max_seeds:
-        raise ValueError(f"{len(seeds)} seeds given for a design that plans {design.max_seeds}")
+        raise InvalidArgument(f"{len(seeds)} seeds given for a design that plans {design.max_seeds}")
     blocks: list[np.ndarray] = []
     done = 0
     for k, (n, level) in enumerate(zip(design.looks, design.nominal_levels), 1):

@@ -12,6 +12,8 @@ from typing import Literal
 import numpy as np
 from scipy import stats as sps
 
+from instincts.errors import InvalidArgument
+
 Alternative = Literal["greater", "less"]
 
 
@@ -19,12 +21,12 @@ def as_sample(values: object, name: str = "values", min_n: int = 2) -> np.ndarra
     """Validate a 1-D sample of finite floats."""
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional (one value per seed), got shape {arr.shape}")
+        raise InvalidArgument(f"{name} must be one-dimensional (one value per seed), got shape {arr.shape}")
     if arr.size < min_n:
-        raise ValueError(f"{name} needs at least {min_n} paired seeds, got {arr.size}")
+        raise InvalidArgument(f"{name} needs at least {min_n} paired seeds, got {arr.size}")
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise ValueError(
+        raise InvalidArgument(
             f"{name} has non-finite values ({float(arr[bad[0]])!r} at seed index {bad[0]}); "
             "a metric must be a finite number for every seed"
         )

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from instincts.errors import InvalidArgument
+
 ORDERS = ("abba", "random", "ab")
 
 
@@ -60,7 +62,7 @@ def synchronizer(device: torch.device | str | None) -> Callable[[], None]:
 
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not allowed: use an integer >= {minimum}")
+        raise InvalidArgument(f"{name}={value!r} is not allowed: use an integer >= {minimum}")
     return value
 
 
@@ -87,12 +89,12 @@ def time_interleaved(fn_a: Callable[[], Any], fn_b: Callable[[], Any], *, repeti
     """
     for name, fn in (("fn_a", fn_a), ("fn_b", fn_b)):
         if not callable(fn):
-            raise TypeError(f"{name}={fn!r} is not callable: pass a function of no arguments to time")
+            raise InvalidArgument(f"{name}={fn!r} is not callable: pass a function of no arguments to time")
     _check_int("repetitions", repetitions, 1)
     _check_int("warmup", warmup, 0)
     _check_int("inner", inner, 1)
     if order not in ORDERS:
-        raise ValueError(f"order={order!r} is not allowed: choose one of {', '.join(ORDERS)}")
+        raise InvalidArgument(f"order={order!r} is not allowed: choose one of {', '.join(ORDERS)}")
     sync = synchronizer(device) if sync is None else sync
     for _ in range(warmup):
         fn_a()
@@ -116,7 +118,7 @@ def throughput_ratio(times: PairedTimes, work_a: float, work_b: float) -> float:
     per-repetition time ratios: (work_a / t_A) / (work_b / t_B). > 1 means A does more per second."""
     for name, work in (("work_a", work_a), ("work_b", work_b)):
         if not (isinstance(work, (int, float)) and math.isfinite(work) and work > 0):
-            raise ValueError(f"{name}={work!r} is not allowed: work per block must be a finite number > 0")
+            raise InvalidArgument(f"{name}={work!r} is not allowed: work per block must be a finite number > 0")
     return (work_a / work_b) / times.median_ratio
 
 
@@ -127,7 +129,7 @@ def copy_bandwidth(dst: torch.Tensor, src: torch.Tensor, *, repetitions: int = 5
     Synchronised on whichever side is a CUDA tensor, so host-to-device copies are timed whole.
     """
     if dst.shape != src.shape:
-        raise ValueError(f"dst shape {tuple(dst.shape)} != src shape {tuple(src.shape)}: copy needs equal shapes")
+        raise InvalidArgument(f"dst shape {tuple(dst.shape)} != src shape {tuple(src.shape)}: copy needs equal shapes")
     _check_int("repetitions", repetitions, 1)
     cuda = dst if dst.is_cuda else src if src.is_cuda else None
     sync = synchronizer(cuda.device if cuda is not None else None)
@@ -151,9 +153,9 @@ class Reference:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.value, (int, float)) and math.isfinite(self.value)):
-            raise ValueError(f"Reference value={self.value!r} is not allowed: use a finite number")
+            raise InvalidArgument(f"Reference value={self.value!r} is not allowed: use a finite number")
         if not isinstance(self.metric, str) or not self.metric:
-            raise ValueError(f"Reference metric={self.metric!r} is not allowed: name the metric it stands for")
+            raise InvalidArgument(f"Reference metric={self.metric!r} is not allowed: name the metric it stands for")
 
     def run(self, seeds: Sequence[int], context: Any) -> list[dict[str, float]]:
         return [{self.metric: float(self.value)} for _ in seeds]

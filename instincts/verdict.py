@@ -1,11 +1,20 @@
-"""The outcome of a claim: SUPPORTED, REFUTED or INCONCLUSIVE, with the numbers behind it."""
+"""The outcome of a claim: SUPPORTED, REFUTED or INCONCLUSIVE, with the numbers behind it.
+
+A verdict keeps its expectation *object* and the arms' labels, not a sentence about them: the
+sentence ("b=16 superior to b=512 by > 1.0pp: ...") is built on demand, and plots, reports and
+claims.json read margins and tolerances from the object.
+"""
 
 from __future__ import annotations
 
 import enum
-import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from instincts import fmt
+
+if TYPE_CHECKING:
+    from instincts.expect import Expectation
 
 
 class Outcome(str, enum.Enum):
@@ -22,25 +31,8 @@ class Outcome(str, enum.Enum):
 
 SUPPORTED, REFUTED, INCONCLUSIVE = Outcome.SUPPORTED, Outcome.REFUTED, Outcome.INCONCLUSIVE
 
-
-def fmt(value: float, unit: str = "", signed: bool = True) -> str:
-    """Format a number in the metric's display unit ("pp" shows fractions as percentage points)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "nan"
-    if unit == "pp":
-        value *= 100.0
-    sign = "+" if signed else ""
-    magnitude = abs(value)
-    digits = 1 if unit == "pp" else (3 if magnitude >= 0.01 or magnitude == 0 else 6)
-    text = f"{value:{sign}.{digits}f}" if digits != 6 else f"{value:{sign}.3g}"
-    return text + unit
-
-
-def percent(level: float) -> str:
-    """A confidence level as a percentage with enough decimals to tell it from 100% (99.98%)."""
-    tail = 100.0 * (1.0 - level)
-    digits = 0 if tail >= 1.0 or tail <= 0.0 else math.ceil(-math.log10(tail) - 1e-9)
-    return f"{level:.{digits}%}"
+Labels = tuple[str, str]
+ARMS: Labels = ("A", "B")  # the arms' names in a sentence when the comparison gives none
 
 
 @dataclass(frozen=True)
@@ -53,7 +45,7 @@ class Verdict:
     """
 
     outcome: Outcome
-    expectation: str  # e.g. "equivalent within ±1.0pp"
+    expectation: Expectation  # what was pre-registered: kind, margin or tolerance, alpha
     test: str  # e.g. "TOST, paired t (statsmodels ttost_paired)"
     effect: float
     ci: tuple[float, float]
@@ -61,7 +53,8 @@ class Verdict:
     n: int
     alpha: float
     unit: str = ""
-    label: str = "diff"
+    label: str = "diff"  # what ``effect`` is: "diff", "slope/level", "max |error|"
+    labels: Labels = ARMS  # the compared arms' names, as the sentence calls them
     pvalues: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     seeds_max: int = 0  # the most seeds the design could use (0: n, a fixed-n test)
@@ -69,7 +62,17 @@ class Verdict:
     looks: int = 1  # the looks planned
 
     def __bool__(self) -> bool:
-        return self.outcome is Outcome.SUPPORTED
+        """True only when SUPPORTED; a False answer is remembered, so the plugin can tell that a
+        failing ``assert verdict`` (not another assertion) ended the test."""
+        held = self.outcome is Outcome.SUPPORTED
+        if not held:
+            object.__setattr__(self, "_tested_false", True)
+        return held
+
+    @property
+    def tested_false(self) -> bool:
+        """``bool(verdict)`` has returned False at least once (e.g. ``assert verdict`` failed)."""
+        return getattr(self, "_tested_false", False)
 
     @property
     def statistic(self) -> float:
@@ -83,6 +86,11 @@ class Verdict:
     def seeds_used(self) -> int:
         return self.n
 
+    @property
+    def expected(self) -> str:
+        """The expectation in words, with the arms' names: "b=16 superior to b=512 by > 1.0pp"."""
+        return self.expectation.describe(self.unit, self.labels)
+
     def _sample_size(self) -> str:
         """"n=12", or "n=8 of 24 (look 2/3)" when seeds were added in looks."""
         if self.looks <= 1:
@@ -95,13 +103,10 @@ class Verdict:
     def line(self) -> str:
         """One line a person can read: what was expected, what was measured, how sure."""
         if self.alpha == 0.0:  # an exact property: no interval, no p-value
-            return f"{self.expectation}: {self.label} {self.effect:.3g}, {self._sample_size()}"
-        lo, hi = (fmt(v, self.unit).removesuffix(self.unit) if self.unit else fmt(v) for v in self.ci)
-        p = "p<1e-4" if self.pvalue < 1e-4 else f"p={self.pvalue:.2g}"
-        return (
-            f"{self.expectation}: {self.label} {fmt(self.effect, self.unit)}, "
-            f"{percent(self.confidence_level)} CI [{lo}, {hi}], {self._sample_size()}, {p}"
-        )
+            return f"{self.expected}: {self.label} {fmt.short(self.effect)}, {self._sample_size()}"
+        return (f"{self.expected}: {self.label} {fmt.number(self.effect, self.unit)}, "
+                f"{fmt.percent(self.confidence_level)} CI {fmt.interval(*self.ci, self.unit)}, "
+                f"{self._sample_size()}, {fmt.pvalue(self.pvalue)}")
 
     def __str__(self) -> str:
         return f"{self.outcome.value} — {self.line()}"
@@ -110,21 +115,11 @@ class Verdict:
         return f"<Verdict {self}>"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["outcome"] = self.outcome.value
-        data["ci"] = list(self.ci)
-        data["line"] = self.line()
-        data["seeds_used"] = self.n
-        data["seeds_max"] = self.seeds_max or self.n
+        """JSON-able: the numbers, the expectation in words (``expectation``) and as data (``expect``)."""
+        from instincts.results import finite_or_none
+
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(outcome=self.outcome.value, expectation=self.expected, expect=self.expectation.to_dict(),
+                    labels=list(self.labels), ci=list(self.ci), line=self.line(), seeds_used=self.n,
+                    seeds_max=self.seeds_max or self.n)
         return finite_or_none(data)
-
-
-def finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or infinity: such numbers become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_or_none(v) for v in value]
-    return value

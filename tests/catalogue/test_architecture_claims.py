@@ -1,4 +1,4 @@
-"""Unit tests for the RC-2, RC-7 (Thresholdout), RC-8, RC-9 and RC-10 helpers.
+"""Unit tests for the RC-2, RC-7 (Thresholdout), RC-8, RC-9 and RC-10 helpers and arms.
 
 The exact claims must be able to fail: each property is broken on purpose here (a fold with the wrong
 epsilon, a fusion without the identity branch, a collapse that skips a layer, a wrong parse) and the
@@ -13,8 +13,12 @@ import torch
 from hypothesis import given, settings
 from torch import nn
 
-import claims.test_architecture as architecture_claims
-from claims.test_architecture import (
+import fixtures.arms.architecture as architecture_arms
+from fixtures.anchor_report import attach_anchor_plot, attach_bpr
+from fixtures.architectures import Architecture, architectures
+from fixtures.arms.anchors import Anchors
+from fixtures.arms.architecture import (
+    Student,
     bn_fold_error,
     collapse_error,
     fusion_error,
@@ -22,10 +26,10 @@ from claims.test_architecture import (
     random_block,
     repr_round_trip_error,
 )
-from fixtures.architectures import Architecture, architectures
 from fixtures.boxes import best_possible_recall, draw_boxes, iou_wh, kmeans_anchors, mean_best_iou, scaled_anchors
 from fixtures.selection import select_on_test
 from fixtures.thresholdout import Thresholdout, reuse_gaps
+from instincts import BUDGETS, RunContext
 from models.from_text import from_layers, from_repr, parameter_count
 from models.linear import collapse, deep_linear
 from models.repvgg import fuse
@@ -83,7 +87,7 @@ def test_repr_parse_that_drops_padding_is_caught(monkeypatch):
     def careless(text: str) -> nn.Sequential:  # same parameters and output shape, different network
         return from_repr(text.replace("padding=(1, 1)", "padding=(0, 0)"))
 
-    monkeypatch.setattr(architecture_claims, "from_repr", careless)
+    monkeypatch.setattr(architecture_arms, "from_repr", careless)
     assert repr_round_trip_error(0, arch) > 1  # repr differs (1) and so do the outputs
 
 
@@ -156,6 +160,21 @@ def test_fusion_holds_with_stride_2():
     assert fusion_error(3, 4, 8, 2) < 1e-4
 
 
+# -- distillation ------------------------------------------------------------------------------------
+
+
+ONE_EPOCH = RunContext(BUDGETS["smoke"].with_(epochs=1), torch.device("cpu"))
+
+
+def test_distillation_without_the_soft_term_is_the_hard_label_student():
+    """alpha=0 leaves only the hard loss: the same init and data order give the hard-label student's result."""
+    hard = Student().run([0, 1], ONE_EPOCH)
+    unsoftened = Student(teacher_hidden=64, alpha=0.0).run([0, 1], ONE_EPOCH)
+    for a, b in zip(hard, unsoftened):
+        assert a["test_accuracy"] == b["test_accuracy"]
+        assert b["teacher_test_accuracy"] > 0.5  # the teacher trained (chance is 0.1)
+
+
 # -- Thresholdout ----------------------------------------------------------------------------------------
 
 
@@ -185,6 +204,31 @@ def test_plain_pick_is_the_selection_fixtures_pick():
 
 
 # -- anchors -----------------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """Stands in for the experiment: runs arms directly and records what would be attached."""
+
+    def __init__(self):
+        self.attached: dict[str, object] = {}
+
+    def seeds(self) -> list[int]:
+        return [0, 1, 2]
+
+    def values(self, arm, metric, seeds, name):
+        return np.array([row[metric] for row in arm.run(seeds, RunContext(BUDGETS["smoke"], torch.device("cpu")))])
+
+    def attach(self, name, obj, kind=None):
+        self.attached[name] = obj
+
+
+def test_anchor_report_attaches_a_bpr_table_and_a_plot():
+    experiment = Recorder()
+    attach_bpr(experiment, {"IoU k-means": Anchors("iou", "mixed"), "hand-picked": Anchors("hand-picked", "mixed")})
+    table = experiment.attached["best possible recall (YOLOv5, threshold 4)"].splitlines()
+    assert table[0] == "seed\tBPR IoU k-means\tBPR hand-picked" and len(table) == 5 and table[-1].startswith("mean")
+    attach_anchor_plot(experiment, "small")
+    assert hasattr(experiment.attached["boxes and anchors (small, seed 0)"], "savefig")
 
 
 def test_iou_of_identical_shapes_is_one_and_bpr_counts_ratio_rule():

@@ -1,23 +1,22 @@
-"""Augmentation ops, test corruptions and the augmented trainer (RC-6, RC-12, IN-5)."""
+"""Augmentation ops and test corruptions (RC-6, RC-12, IN-5); the trainer's transform hook and
+several test sets are tested with the engine (tests/engine/test_train.py)."""
 
 import pytest
 import torch
-from torch import nn
 
 from fixtures.augment import (
     AUGMENTATIONS,
     CORRUPTIONS,
     compose_random,
     contrast,
+    corruption_samples,
     cutout,
     get_augmentation,
     rotate,
     scale,
     shift,
 )
-from fixtures.augmented_fit import fit_augmented
-from fixtures.digits import digits_split
-from instincts.train import Recipe, fit_classifiers
+from fixtures.styles import KINDS, SIDE, style_images, style_samples
 
 
 def images(n: int = 6, seed: int = 0) -> torch.Tensor:
@@ -81,58 +80,16 @@ def test_bad_names_and_values_are_rejected():
         shift(torch.zeros(8, 8), gen(0))
 
 
-def conv_net() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+def test_sample_grids_have_one_row_per_corruption_and_per_style():
+    images, labels = corruption_samples(4)
+    assert images.shape == (4 * (1 + len(CORRUPTIONS)), 1, 8, 8) and labels[:5] == ["clean"] * 4 + ["noise"]
+    images, labels = style_samples(3)
+    assert images.shape == (3 * len(KINDS), 3, SIDE, SIDE) and labels[-1] == "held out"
 
 
-@pytest.fixture(scope="module")
-def small_digits():
-    x_tr, y_tr, x_te, y_te = digits_split()
-    return (x_tr[:200].view(-1, 1, 8, 8), y_tr[:200]), (x_te.view(-1, 1, 8, 8), y_te)
-
-
-def test_without_augmentation_it_trains_like_the_engine(small_digits):
-    """Same init, data order and loss as fit_classifiers: an arm here pairs with the engine's arms."""
-    train, test = small_digits
-    recipe = Recipe(batch_size=16, lr=3e-3, epochs=2)
-    ours = fit_augmented(conv_net, [0, 1, 2, 3], train, {"test": test}, recipe)
-    engine = fit_classifiers(conv_net, [0, 1, 2, 3], train, test, recipe, strategy="vmap")
-    for a, b in zip(ours, engine):
-        assert a["test_accuracy"] == pytest.approx(b["test_accuracy"], abs=1 / len(test[1]) + 1e-9)
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
-
-
-def test_a_seed_gives_the_same_result_whatever_seeds_train_beside_it(small_digits):
-    train, test = small_digits
-    recipe = Recipe(batch_size=16, lr=3e-3, epochs=1)
-    augment = compose_random(["shift", "noise"])
-    alone = fit_augmented(conv_net, [5], train, {"test": test}, recipe, augment=augment)[0]
-    together = fit_augmented(conv_net, [4, 5, 6], train, {"test": test}, recipe, augment=augment)[1]
-    assert alone["train_loss"] == pytest.approx(together["train_loss"], rel=1e-4)
-    assert abs(alone["test_accuracy"] - together["test_accuracy"]) <= 1 / len(test[1]) + 1e-9
-
-
-def test_trainer_rejects_bad_input(small_digits):
-    train, test = small_digits
-    recipe = Recipe(batch_size=16, lr=3e-3, epochs=1)
-    with pytest.raises(ValueError, match="seeds"):
-        fit_augmented(conv_net, [], train, {"test": test}, recipe)
-    with pytest.raises(ValueError, match="tests"):
-        fit_augmented(conv_net, [0], train, {}, recipe)
-    with pytest.raises(ValueError, match="'short'"):
-        fit_augmented(conv_net, [0], train, {"short": (test[0], test[1][:3])}, recipe)
-
-
-def test_batch_norm_models_train_one_seed_at_a_time_with_the_same_streams(small_digits):
-    """Batch norm cannot run under vmap: those models train per seed, still independent of their companions."""
-    train, test = small_digits
-    recipe = Recipe(batch_size=16, lr=3e-3, epochs=1)
-
-    def bn_net() -> nn.Module:
-        return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))
-
-    augment = compose_random(["shift"])
-    alone = fit_augmented(bn_net, [5], train, {"test": test}, recipe, augment=augment)[0]
-    together = fit_augmented(bn_net, [4, 5], train, {"test": test}, recipe, augment=augment)[1]
-    assert alone == together
-    assert alone["test_accuracy"] > 0.3  # it learned something in one epoch (chance is 0.1)
+def test_style_families_are_balanced_and_an_unknown_one_is_rejected():
+    for kind in KINDS:
+        x, y = style_images(kind, 10, seed=0)
+        assert x.shape == (10, 3, SIDE, SIDE) and torch.bincount(y).tolist() == [2] * 5, kind
+    with pytest.raises(ValueError, match="'sepia' is unknown"):
+        style_images("sepia", 10, seed=0)

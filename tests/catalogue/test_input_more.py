@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from claims.test_input_more import PACKED_TOL, ColourShapes, NegativeDigits
-from fixtures.interleave import deinterleave, interleave, packed_conv, packed_conv_error, packed_weight
+from fixtures.arms.input import ColourShapes, NegativeDigits
+from fixtures.interleave import PACKED_TOL, deinterleave, interleave, packed_conv, packed_conv_error, packed_weight
 from instincts import Exact
 
 

@@ -1,4 +1,5 @@
-"""The shapes renderer and the degradations: geometry, determinism, ranges, labels, resolutions, speed."""
+"""The shapes renderer and the degradations (geometry, determinism, ranges, labels, resolutions, speed), and the
+input claims' shapes data sets, arm and report helpers built on them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pytest
 import torch
 
 from fixtures import degrade as dg
+from fixtures.arms.input import ShapesNet, train_and_score
+from fixtures.samples import attach_degraded_tests, attach_samples
+from fixtures.shape_sets import DEGRADED_TRAINING, TRAIN_STREAM, degraded_training, training_images
 from fixtures.shapes import (
     DEFAULT_CLASSES,
     PALETTE,
@@ -174,3 +178,56 @@ def test_degradations_behave_as_named(images):
     err = {q: (dg.jpeg(images, q) - images).abs().mean() for q in (10, 50, 95)}
     assert err[10] > err[50] > err[95]
     assert not torch.equal(dg.noise(images, seed=1), dg.noise(images, seed=2))
+
+
+# -- the input claims' data sets, arm and report helpers ------------------------------------------------
+def test_degraded_training_degrades_each_image_once_in_turn():
+    x = render(sample_scenes(8, 2), 16)
+    out = degraded_training(x, seed=3)
+    for k, name in enumerate(DEGRADED_TRAINING):
+        kwargs = {"seed": 3} if name == "noise" else {}
+        assert torch.equal(out[k::4], dg.degrade(x[k::4], name, **kwargs)), name
+
+
+def test_training_images_are_the_seeds_scenes_at_every_size():
+    xs, y = training_images(10, 4, [(8, 8), (8, 16)])
+    scenes = sample_scenes(10, TRAIN_STREAM + 4)
+    assert [tuple(x.shape[2:]) for x in xs] == [(8, 8), (8, 16)]
+    assert torch.equal(xs[1], render(scenes, 8, 16)) and torch.equal(y, scenes.labels())
+
+
+def test_shapes_net_scores_every_test_set_under_its_old_names():
+    torch.set_num_threads(1)
+    arm = ShapesNet(train_sizes=((8, 8), (12, 12)), test_sizes=((12, 12), (8, 8)), test_degradations=("blur",),
+                    n_train=50, n_test=20)
+    got = train_and_score(arm, 0, 1, 1.0)
+    assert {"accuracy", "accuracy_12x12", "accuracy_8x8", "blur_accuracy", "cpu_seconds_per_epoch",
+            "seconds_per_epoch", "epochs_run", "train_loss"} <= set(got)
+    assert got["accuracy"] == got["accuracy_12x12"] and got["epochs_run"] == 1
+    assert got["cpu_seconds_per_epoch"] > 0
+    one_size = train_and_score(ShapesNet(train_sizes=((8, 8),), test_sizes=arm.test_sizes, n_train=50, n_test=20),
+                               0, 1, 1.0)
+    assert one_size["train_loss"] != got["train_loss"]  # the second size took part in training
+
+
+def test_shapes_net_rejects_tiny_sizes():
+    with pytest.raises(ValueError, match="each side >= 4 px"):
+        ShapesNet(train_sizes=((2, 8),))
+
+
+class Recorder:
+    """Just enough of an experiment for the report helpers: it keeps what they attach."""
+
+    def __init__(self):
+        self.attached: dict[str, object] = {}
+
+    def attach(self, name, obj, kind=None):
+        self.attached[name] = obj
+
+
+def test_report_helpers_attach_png_grids():
+    rec = Recorder()
+    attach_samples(rec, ShapesNet(train_sizes=((8, 8), (8, 16)), train_degraded=True), "degraded")
+    attach_degraded_tests(rec)
+    assert set(rec.attached) == {"training images 8x8", "training images 8x16", "degraded test images"}
+    assert all(png[:8] == b"\x89PNG\r\n\x1a\n" for png in rec.attached.values())

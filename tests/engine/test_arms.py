@@ -8,7 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from instincts import BUDGETS, Decreasing, Equivalent, Exact, Increasing, NonInferior, Predicts, Superior, arms
+from instincts import (
+    BUDGETS,
+    Decreasing,
+    Equivalent,
+    Exact,
+    Increasing,
+    InvalidArgument,
+    NonInferior,
+    Predicts,
+    Superior,
+    arms,
+)
 from instincts.arms import check_arm, describe, identity, run_callable
 from instincts.cache import RunCache, digest
 from instincts.experiment import Experiment
@@ -235,7 +246,7 @@ def test_missing_metric_lists_what_the_arm_returned(exp: Experiment):
     def arm(seed):
         return {"loss": 0.1, "acc": 0.9}
 
-    with pytest.raises(KeyError, match=r"arm_a returned metrics \['acc', 'loss'\], not 'accuracy'"):
+    with pytest.raises(InvalidArgument, match=r"arm_a returned metrics \['acc', 'loss'\], not 'accuracy'"):
         exp.compare(arm, arm, metric="accuracy", expect=Superior())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def trend(slope: float, n: int = 16, levels: int = 5, sd: float = 0.01, seed: in
 
 
 def make_verdict(outcome: Outcome = SUPPORTED, **kw) -> Verdict:
-    fields = dict(outcome=outcome, expectation="equivalent within ±1.0pp", test="TOST", effect=0.002,
+    fields = dict(outcome=outcome, expectation=Equivalent(margin=0.01), test="TOST", effect=0.002,
                   ci=(-0.003, 0.007), pvalue=0.004, n=16, alpha=0.05, unit="pp")
     return Verdict(**{**fields, **kw})
 
@@ -47,9 +48,27 @@ def test_line_format_in_percentage_points():
 
 
 def test_line_format_small_p_and_plain_units():
-    v = make_verdict(REFUTED, expectation="A superior to B by > 0.000", effect=-0.0123, ci=(-0.02, -0.004),
+    v = make_verdict(REFUTED, expectation=Superior(), effect=-0.0123, ci=(-0.02, -0.004),
                      pvalue=3e-6, alpha=0.01, unit="")
     assert v.line() == "A superior to B by > 0.000: diff -0.012, 98% CI [-0.020, -0.004], n=16, p<1e-4"
+
+
+def test_the_sentence_names_the_arms_and_the_expectation_stays_an_object():
+    v = make_verdict(REFUTED, expectation=NonInferior(margin=0.02), labels=("b=16", "b=512"))
+    assert v.line().startswith("b=16 non-inferior to b=512 within 2.0pp: diff +0.2pp")
+    assert v.expectation == NonInferior(margin=0.02) and v.expected == "b=16 non-inferior to b=512 within 2.0pp"
+    data = v.to_dict()
+    assert data["expectation"] == v.expected and data["labels"] == ["b=16", "b=512"]
+    assert data["expect"] == {"kind": "noninferior", "margin": 0.02, "alpha": 0.05}
+    assert Equivalent(margin=0.01).judge(sample(), unit="pp").expected == "equivalent within ±1.0pp"
+
+
+def test_a_false_truth_test_is_remembered():
+    held, failed = make_verdict(SUPPORTED), make_verdict(INCONCLUSIVE)
+    assert held and not held.tested_false
+    assert not failed.tested_false
+    assert not failed
+    assert failed.tested_false and failed == make_verdict(INCONCLUSIVE)  # not part of equality
 
 
 def test_line_of_a_judged_sample_reads_like_the_design():
@@ -189,7 +208,9 @@ def test_alpha_in_constructor_equals_alpha_in_judge():
     d = sample(0.004, 0.01, seed=11)
     a = Equivalent(margin=0.01, alpha=0.01).judge(d)
     b = Equivalent(margin=0.01).judge(d, alpha=0.01)
-    assert a == b and a.alpha == 0.01 and a.confidence_level == pytest.approx(0.98)
+    # the verdicts keep their own expectation objects (alpha 0.01 registered vs 0.05 overridden)
+    assert replace(a, expectation=b.expectation) == b
+    assert a.alpha == 0.01 and a.confidence_level == pytest.approx(0.98)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The gate: verdict flips, missing claims, effect drift, Holm on random runs, unusable input, --update."""
+"""The gate: verdict flips, missing claims, effect drift, Holm on random runs, unusable input, --update;
+and the claims.json reader it shares with the plugin (schema version, one error per malformed field)."""
 
 import json
 from pathlib import Path
@@ -6,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from instincts import Equivalent, Increasing, NonInferior, Superior
-from instincts.gate import GateInputError, compare, main, p_against
-from instincts.report import write_claims_json
+from instincts import Equivalent, Increasing, NonInferior, Superior, results
+from instincts.cli import main
+from instincts.errors import ClaimsFileError
+from instincts.gate import compare, p_against
+from instincts.results import SCHEMA_VERSION, ClaimResult
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,8 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 def claim(name: str, verdict: str = "SUPPORTED", effect: float | None = 0.002, p: float | None = 1e-4,
           comparisons: int = 1, budget: str = "smoke", **extra) -> dict:
     return {"id": name.upper(), "statement": f"claim {name}", "nodeid": f"claims/test_x.py::test_{name}",
-            "verdict": verdict, "effect": effect, "p": p, "alpha": 0.025, "unit": "pp",
-            "comparisons": comparisons, "budget": budget, "device": "cpu", **extra}
+            "verdict": verdict, "line": f"equivalent within ±1.0pp: diff {effect}",
+            "expectation": "equivalent within ±1.0pp", "effect": effect, "ci": [effect, effect], "p": p,
+            "alpha": 0.025, "unit": "pp", "comparisons": comparisons, "budget": budget, "device": "cpu", **extra}
 
 
 def doc(claims: list[dict], budget: str = "smoke", device: str = "cpu") -> dict:
@@ -26,8 +30,12 @@ def doc(claims: list[dict], budget: str = "smoke", device: str = "cpu") -> dict:
             "claims": sorted(claims, key=lambda c: (c["id"], c["nodeid"]))}
 
 
+def parsed(document: dict) -> results.ClaimsFile:
+    return results.parse(document)
+
+
 def write(path: Path, document: dict) -> Path:
-    write_claims_json(path, document["claims"], document["meta"])  # the writer `pytest claims` uses
+    results.write(path, parsed(document).claims, document["meta"])  # the writer `pytest claims` uses
     return path
 
 
@@ -110,13 +118,29 @@ def test_missing_baseline_exits_2_with_one_clear_message(tmp_path, capsys):
     assert f"baseline file {missing} not found" in captured.err
 
 
+def malformed(**changes) -> str:
+    """A claims.json whose second claim has ``changes`` (a value None removes the field)."""
+    bad = {**claim("b"), **changes}
+    document = doc([claim("a")])
+    document["claims"].append({k: v for k, v in bad.items() if v is not None})
+    return json.dumps(document)
+
+
 @pytest.mark.parametrize("text,problem", [
     ('{"claims": [', "is not valid JSON"),
     ('{"meta": {"budget": "smoke"}}', 'no "claims" list'),
     ("[1, 2]", "expected a JSON object"),
-    ('{"claims": [{"nodeid": "x", "verdict": "PASSED"}]}', "has verdict 'PASSED'"),
-    ('{"claims": [{"verdict": "SUPPORTED"}]}', 'has no "nodeid"'),
-    ('{"claims": [{"nodeid": "x", "verdict": "SUPPORTED", "effect": "big"}]}', "non-numeric 'effect'"),
+    (malformed(verdict="PASSED"), "claims[1] (claims/test_x.py::test_b) has verdict 'PASSED'"),
+    (malformed(nodeid=None), 'claims[1] has no "nodeid"'),
+    (malformed(verdict=None), 'claims[1] (claims/test_x.py::test_b) has no "verdict"'),
+    (malformed(line=None), 'claims[1] (claims/test_x.py::test_b) has no "line" (every SUPPORTED claim records it)'),
+    (malformed(verdict="SKIPPED"), 'has no "reason" (every SKIPPED claim records it)'),
+    (malformed(effect="big"), "claims[1] (claims/test_x.py::test_b) has a non-numeric 'effect': 'big'"),
+    (malformed(comparisons=1.5), "has a non-integer 'comparisons': 1.5"),
+    (malformed(parts=[{"verdict": 3}]), "test_b): parts[0] has a non-text 'verdict': 3"),
+    (malformed(nodeid="claims/test_x.py::test_a"), "claims[1]: nodeid claims/test_x.py::test_a appears twice"),
+    ('{"meta": {"schema_version": 99}, "claims": []}', "schema_version 99 is newer than this instincts reads"),
+    ('{"meta": {"schema_version": "1"}, "claims": []}', "schema_version '1' is not a schema version"),
 ])
 @pytest.mark.parametrize("which", ["baseline", "current"])
 def test_malformed_input_exits_2(tmp_path, capsys, text, problem, which):
@@ -133,8 +157,8 @@ def test_budget_mismatch_exits_2(tmp_path, capsys):
     assert gate(tmp_path, doc(BASE, "smoke"), doc(BASE, "standard")) == 2
     err = capsys.readouterr().err
     assert "budget mismatch: baseline is smoke, current is standard" in err
-    with pytest.raises(GateInputError, match="budget mismatch"):
-        compare(doc(BASE, "full"), doc(BASE, "standard"))
+    with pytest.raises(ClaimsFileError, match="budget mismatch"):
+        compare(parsed(doc(BASE, "full")), parsed(doc(BASE, "standard")))
 
 
 def holm_family(weak: bool, strong: bool) -> tuple[dict, dict]:
@@ -165,7 +189,7 @@ def test_holm_strong_flip_fails(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "regressed  C07" in out and "Holm rejects" in out
     assert "warning    C03" in out
-    result = compare(*holm_family(weak=False, strong=True))
+    result = compare(*map(parsed, holm_family(weak=False, strong=True)))
     assert [r.id for r in result.failures] == ["C07"]
     assert result.failures[0].p_against == pytest.approx(1e-5, rel=1e-6)
 
@@ -173,10 +197,15 @@ def test_holm_strong_flip_fails(tmp_path, capsys):
 def test_holm_alone_a_weak_flip_fails_and_deterministic_flips_always_fail():
     base, current = holm_family(weak=True, strong=False)
     alone = [c for c in current["claims"] if c["id"] == "C03"]
-    assert compare({**base, "claims": [c for c in base["claims"] if c["id"] == "C03"]},
-                   {**current, "claims": alone}).exit_code == 1  # a family of one: 0.04 < 0.05
+    assert compare(parsed({**base, "claims": [c for c in base["claims"] if c["id"] == "C03"]}),
+                   parsed({**current, "claims": alone})).exit_code == 1  # a family of one: 0.04 < 0.05
     smoke = [{**c, "budget": "smoke"} for c in current["claims"]]
-    assert compare(doc([{**c, "budget": "smoke"} for c in base["claims"]]), doc(smoke)).exit_code == 1
+    assert compare(parsed(doc([{**c, "budget": "smoke"} for c in base["claims"]])),
+                   parsed(doc(smoke))).exit_code == 1
+
+
+def result_of(verdict: str, p: float | None, comparisons: int = 1) -> ClaimResult:
+    return ClaimResult(id="X", nodeid="x", verdict=verdict, p=p, comparisons=comparisons)
 
 
 @pytest.mark.parametrize("expect,shift", [(Superior(), 0.2), (Superior(min_effect=0.5), 0.2),
@@ -191,16 +220,16 @@ def test_p_against_is_the_opposite_tests_p_value(expect, shift):
         p_opp = min(v.pvalues["above_margin"], v.pvalues["below_margin"])
     else:
         p_opp = v.pvalues[opposite[first]]
-    assert p_against({"verdict": v.outcome.value, "p": v.pvalue}) == pytest.approx(p_opp, abs=1e-9)
+    assert p_against(result_of(v.outcome.value, v.pvalue)) == pytest.approx(p_opp, abs=1e-9)
 
 
 def test_p_against_for_trends_and_exact_checks():
     m = np.random.default_rng(1).normal(0, 1, size=(12, 3)) - np.arange(3) * 0.3
     v = Increasing().judge(m)
-    assert p_against({"verdict": v.outcome.value, "p": v.pvalue}) == pytest.approx(v.pvalues["opposite"])
-    assert p_against({"verdict": "REFUTED", "p": None}) == 0.0
-    assert p_against({"verdict": "SUPPORTED", "p": None}) == 1.0
-    assert p_against({"verdict": "REFUTED", "p": 0.9, "comparisons": 20}) == 1.0
+    assert p_against(result_of(v.outcome.value, v.pvalue)) == pytest.approx(v.pvalues["opposite"])
+    assert p_against(result_of("REFUTED", None)) == 0.0
+    assert p_against(result_of("SUPPORTED", None)) == 1.0
+    assert p_against(result_of("REFUTED", 0.9, comparisons=20)) == 1.0
 
 
 def test_update_writes_the_baseline(tmp_path, capsys):
@@ -251,3 +280,46 @@ def test_timing_claims_warn_instead_of_regressing(tmp_path, capsys):
     assert gate(tmp_path, doc(base), doc(current), "--strict") == 1
     drift_only = replaced(base, "t", effect=0.9)
     assert gate(tmp_path, doc(base), doc(drift_only)) == 0
+
+
+def test_the_committed_baseline_reads_as_schema_version_1(capsys):
+    """reports/baseline/*.json predate schema versions: read as version 1, they still gate."""
+    baseline = REPO / "reports" / "baseline" / "smoke.json"
+    assert "schema_version" not in json.loads(baseline.read_text())["meta"]
+    assert results.read(baseline).fact("budget") == "smoke"
+    assert main(["gate", "--baseline", str(baseline), "--current", str(baseline)]) == 0
+    assert "gate PASS" in capsys.readouterr().out
+
+
+def test_written_files_state_their_schema_version_and_read_back_equal(tmp_path):
+    path = write(tmp_path / "claims.json", doc([*BASE, claim("s", verdict="SKIPPED", reason="needs CUDA")]))
+    raw = json.loads(path.read_text())
+    assert raw["meta"]["schema_version"] == SCHEMA_VERSION
+    again = results.read(path)
+    results.write(tmp_path / "again.json", again.claims, again.meta)
+    assert json.loads((tmp_path / "again.json").read_text()) == raw
+
+
+def test_unknown_fields_survive_a_round_trip(tmp_path):
+    path = write(tmp_path / "claims.json", doc([claim("a", flavour="vanilla")]))
+    assert results.read(path).claims[0].extra == {"flavour": "vanilla"}
+    assert json.loads(path.read_text())["claims"][0]["flavour"] == "vanilla"
+
+
+def test_merge_replaces_claims_of_the_same_nodeid(tmp_path):
+    path = write(tmp_path / "claims.json", doc(BASE))
+    fresh = parsed(doc([claim("a", verdict="REFUTED", p=0.99), claim("z")])).claims
+    merged = {c.nodeid: c.verdict for c in results.merged(path, fresh, "smoke")}
+    assert merged == {"claims/test_x.py::test_a": "REFUTED", "claims/test_x.py::test_b": "SUPPORTED",
+                      "claims/test_x.py::test_c": "INCONCLUSIVE", "claims/test_x.py::test_z": "SUPPORTED"}
+    with pytest.raises(ClaimsFileError, match=r"holds a 'smoke' run and this is a 'full' run"):
+        results.merged(path, fresh, "full")
+    assert results.merged(tmp_path / "none.json", fresh, "smoke") == fresh
+
+
+def test_help_lists_both_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "gate" in out and "report" in out
+    assert main(["report", "--help"]) == 0
+    assert "--results" in capsys.readouterr().out

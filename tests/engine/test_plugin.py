@@ -9,8 +9,16 @@ xdist run in a subprocess.
 import json
 from pathlib import Path
 
+# The plugin imports torch, scipy, statsmodels and matplotlib only once a claim runs, so the first
+# in-process inner session would import them and pytester would drop them from sys.modules after it:
+# the next session would load numpy's and torch's extension modules a second time, which they refuse.
+# The imports marked "loaded once" load them here, in the outer session.
 import pytest
+import statsmodels.stats.weightstats  # noqa: F401 - loaded once
 from hypothesis import settings
+
+import instincts.experiment  # noqa: F401 - loaded once: torch, numpy, scipy
+import instincts.plots  # noqa: F401 - loaded once: matplotlib
 
 pytest_plugins = ["pytester"]
 
@@ -454,21 +462,111 @@ def test_a_refuted_timing_claim_is_reported_not_gated(pytester: pytest.Pytester)
 
 
 def test_refutations_reported_as_xfail_show_as_failed_in_allure(tmp_path: Path):
-    from instincts.report import show_refutations_as_failed
+    """Allure results are matched to claims.json entries by their nodeid label, not by message text."""
+    from instincts.report import NODEID_LABEL, show_refutations_as_failed
+    from instincts.results import ClaimResult
 
     def result(name, status, message, tag):
-        doc = {"name": name, "status": status, "statusDetails": {"message": message},
-               "labels": [{"name": "story", "value": name}, {"name": "tag", "value": tag}]}
+        doc = {"name": name, "status": status, "statusDetails": {"message": message, "trace": "AssertionError"},
+               "labels": [{"name": "story", "value": name}, {"name": "tag", "value": tag},
+                          {"name": NODEID_LABEL, "value": f"t.py::{name}"}]}
         (tmp_path / f"{name}-result.json").write_text(json.dumps(doc))
 
-    result("known", "skipped", "XFAIL known finding, REFUTED in the baseline too — diff -1.0pp\n\nAssertionError",
-           "refuted")
+    result("known", "skipped", "XFAIL whatever pytest wrote", "refuted")
     result("inconclusive", "skipped", "INCONCLUSIVE — diff +0.1pp", "inconclusive")
     result("other-xfail", "skipped", "XFAIL a user's own xfail", "supported")
-    assert show_refutations_as_failed(tmp_path) == 1
+    claims = [ClaimResult(id="K", nodeid="t.py::known", verdict="REFUTED", line="diff -1.0pp", known_finding=True,
+                          xfail_reason="known finding, REFUTED in the baseline too"),
+              ClaimResult(id="I", nodeid="t.py::inconclusive", verdict="INCONCLUSIVE", line="diff +0.1pp")]
+    assert show_refutations_as_failed(tmp_path, claims) == 1
     known = json.loads((tmp_path / "known-result.json").read_text())
-    assert known["status"] == "failed"
-    assert known["statusDetails"]["message"].startswith(
+    assert known["status"] == "failed" and known["statusDetails"]["trace"] == "AssertionError"
+    assert known["statusDetails"]["message"] == (
         "REFUTED (known finding, REFUTED in the baseline too; xfail in pytest) — diff -1.0pp")
     for name in ("inconclusive", "other-xfail"):
         assert json.loads((tmp_path / f"{name}-result.json").read_text())["status"] == "skipped"
+
+
+def test_an_asserted_inconclusive_verdict_is_inconclusive_whatever_the_message(pytester: pytest.Pytester):
+    """The plugin asks the experiment whether the verdict was asserted; it does not read the exception text."""
+    pytester.makepyfile(test_messages='''
+        import numpy as np
+        from instincts import Superior, claim
+
+
+        def noise(seed):
+            return float(np.random.default_rng(seed).normal())
+
+
+        def other(seed):
+            return float(np.random.default_rng(seed + 1000).normal())
+
+
+        @claim("I-1", "an asserted verdict with a message of the user's")
+        def test_own_message(experiment):
+            verdict = experiment.compare(other, noise, metric="value", expect=Superior())
+            assert verdict, "no evidence either way"
+
+
+        @claim("I-2", "an inconclusive verdict, then another assertion fails")
+        def test_other_assert(experiment):
+            experiment.compare(other, noise, metric="value", expect=Superior())
+            assert 1 + 1 == 3, "the user's own check"
+    ''')
+    result = pytester.runpytest_inprocess("--claims-json", "c.json")
+    assert result.parseoutcomes() == {"inconclusive": 1, "failed": 1}
+    result.stdout.fnmatch_lines(["*FAILED test_messages.py::test_other_assert - AssertionError: the user*"])
+
+
+def test_a_claim_attaches_evidence_without_importing_allure(pytester: pytest.Pytester):
+    pytester.makepyfile(test_attach='''
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from instincts import Equivalent, claim
+
+
+        @claim("A-1", "twins are equivalent, with evidence attached")
+        def test_attached(experiment):
+            fig, ax = plt.subplots()
+            ax.plot([0, 1])
+            experiment.attach("a curve", fig)
+            experiment.attach("a table", [{"seed": 0, "loss": 0.5}])
+            assert experiment.compare(lambda s: 1.0, lambda s: 1.0, metric="value", expect=Equivalent(margin=0.1))
+    ''')
+    alluredir = pytester.path / "allure"
+    result = pytester.runpytest_subprocess("--alluredir", str(alluredir), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    (r,) = allure_results(alluredir).values()
+    attached = {a["name"]: a for a in r["attachments"]}
+    assert attached["a curve"]["type"] == "image/png" and attached["a table"]["type"] == "text/csv"
+    assert (alluredir / attached["a table"]["source"]).read_text().splitlines() == ["seed,loss", "0,0.5"]
+    assert (alluredir / attached["a curve"]["source"]).read_bytes().startswith(b"\x89PNG")
+
+
+DRAWN = '''
+from hypothesis import given, strategies as st
+from instincts import Superior, claim
+
+
+@claim("D-1", "drawn configs")
+@given(width=st.integers(1, 10_000))
+def test_drawn(experiment, width):
+    # BODY
+    experiment.compare(lambda s: float(s % 3), lambda s: float(s % 2), metric="value", expect=Superior(),
+                       config={"width": width})
+'''
+
+
+def _drawn_configs(pytester: pytest.Pytester, body: str) -> list[dict]:
+    pytester.makepyfile(test_drawn=DRAWN.replace("# BODY", body))
+    pytester.runpytest_inprocess("--claims-json", "c.json", "-p", "no:cacheprovider")
+    (claim,) = json.loads(Path(pytester.path, "c.json").read_text())["claims"]
+    return [part["config"] for part in claim["parts"]]
+
+
+def test_smoke_draws_follow_the_node_id_not_the_source(pytester: pytest.Pytester):
+    """Editing a claim's body must not redraw its configs (a gated verdict would flip for nothing)."""
+    first = _drawn_configs(pytester, "# one comment")
+    assert _drawn_configs(pytester, "assert True  # another body") == first
+    assert len(first) == 2

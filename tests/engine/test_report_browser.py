@@ -24,13 +24,12 @@ from pathlib import Path
 
 import pytest
 
-import claims.test_batch_size as batch_size_claims
 from instincts.htmlreport import make_report, toolchain_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "reports" / "report-screenshot.png"
 WINDOW = (1400, 1000)
-CLAIM = batch_size_claims.test_odd_batch_sizes_generalize_as_well_as_even._instincts_claim  # BS-1
+CLAIM_ID = "BS-1"  # run from claims/test_batch_size.py; its statement and question come from claims.json
 ALLURE_STATUS = {"SUPPORTED": "Passed", "REFUTED": "Failed", "INCONCLUSIVE": "Skipped"}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -71,8 +70,8 @@ def session(tmp_path_factory, chromium, toolchain) -> dict:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode in (0, 1), f"claims session broke (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     claims = json.loads((out / "claims.json").read_text())["claims"]
-    (entry,) = [c for c in claims if c["id"] == CLAIM.id]
-    return {"results": out / "results", "verdict": entry["verdict"], "dir": out}
+    (entry,) = [c for c in claims if c["id"] == CLAIM_ID]
+    return {"results": out / "results", "verdict": entry["verdict"], "dir": out, "claim": entry}
 
 
 def _browse(chromium: str, url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -109,13 +108,14 @@ def test_report_renders_claim_in_browser(session, chromium, tmp_path):
     _assert_offline(report)
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 1
 
-    url = f"{report.as_uri()}#/{_test_result_id(report, CLAIM.statement)}"
+    claim = session["claim"]
+    url = f"{report.as_uri()}#/{_test_result_id(report, claim['statement'])}"
     text = _dom_text(chromium, url, tmp_path / "profile-dom")
     verdict = session["verdict"]
-    assert CLAIM.statement in text, f"claim title not rendered; page text starts: {text[:1500]}"
+    assert claim["statement"] in text, f"claim title not rendered; page text starts: {text[:1500]}"
     assert ALLURE_STATUS[verdict] in text, f"status {ALLURE_STATUS[verdict]!r} not rendered: {text[:1500]}"
     assert verdict in text, f"verdict {verdict} not rendered: {text[:1500]}"
-    assert CLAIM.question in text and CLAIM.id in text  # feature and story labels
+    assert claim["question"] in text and CLAIM_ID in text  # feature and story labels
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)

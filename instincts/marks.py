@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from instincts.errors import InvalidArgument
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -35,9 +37,9 @@ def claim(id: str, statement: str, *, section: str = "", question: str = "",
     or effect between runs as a warning (machines and load differ), not as a regression.
     """
     if not id or not isinstance(id, str):
-        raise ValueError(f"claim id={id!r} is not allowed: give a non-empty catalogue id such as 'BS-1'")
+        raise InvalidArgument(f"claim id={id!r} is not allowed: give a non-empty catalogue id such as 'BS-1'")
     if not statement:
-        raise ValueError(f"claim {id}: statement is empty; write the falsifiable statement the test checks")
+        raise InvalidArgument(f"claim {id}: statement is empty; write the falsifiable statement the test checks")
     info = ClaimInfo(id, statement, section, question, tuple(anchors), method, bool(timing))
 
     def decorate(fn: F) -> F:

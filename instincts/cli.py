@@ -1,0 +1,112 @@
+"""The ``instincts`` command: ``instincts gate`` (regression gate) and ``instincts report`` (HTML report).
+
+Exit status, both commands: 0 done (gate: no regression), 1 a regression or a failing tool,
+2 unusable input, with one message on stderr. The logic lives in ``instincts.gate`` and
+``instincts.htmlreport``; this module parses arguments, prints and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from instincts import gate, results
+from instincts.errors import ClaimsFileError, InvalidArgument, ReportError
+
+_REPORT = ("Make the single-file Allure 3 HTML report (offline, pinned by package-lock.json; runs `npm ci` "
+           "when node_modules is missing) and print the path of its index.html. Exit 0: made, "
+           "1: npm or Allure failed, 2: unusable input.")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="instincts", description="instincts: deep-learning folklore, tested.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    g = sub.add_parser("gate", help="compare claims.json with a baseline; exit 1 on regressions",
+                       description="Compare the current claims.json with a committed baseline. Exit 0: clean, "
+                                   "1: regression, 2: unusable input.")
+    g.add_argument("--baseline", type=Path, default=None,
+                   help=f"baseline claims.json (default: {gate.BASELINE_DIR}/<budget of the current run>.json)")
+    g.add_argument("--current", type=Path, default=gate.DEFAULT_CURRENT,
+                   help=f"this run (default: {gate.DEFAULT_CURRENT})")
+    g.add_argument("--strict", action="store_true", help="warnings (SUPPORTED -> INCONCLUSIVE, chance flips) fail")
+    g.add_argument("--tolerance", type=float, default=gate.DEFAULT_TOLERANCE,
+                   help="absolute effect drift allowed on deterministic smoke/cpu runs "
+                        f"(default: {gate.DEFAULT_TOLERANCE:g})")
+    g.add_argument("--alpha", type=float, default=gate.DEFAULT_ALPHA,
+                   help=f"family-wise false-alarm rate for Holm on random runs (default: {gate.DEFAULT_ALPHA:g})")
+    g.add_argument("--update", action="store_true",
+                   help="write the current claims.json as the new baseline (deliberately) instead of gating")
+    g.set_defaults(func=run_gate)
+
+    from instincts.htmlreport import DEFAULT_HISTORY, DEFAULT_OUT, DEFAULT_RESULTS
+
+    r = sub.add_parser("report", help="make the single-file Allure HTML report", description=_REPORT)
+    r.add_argument("--results", type=Path, default=None,
+                   help=f"Allure results folder (default: <repo-root>/{DEFAULT_RESULTS})")
+    r.add_argument("--out", type=Path, default=None,
+                   help=f"report folder, emptied first (default: <repo-root>/{DEFAULT_OUT})")
+    r.add_argument("--history", type=Path, default=None,
+                   help=f"history file for trends across runs (default: <repo-root>/{DEFAULT_HISTORY})")
+    r.add_argument("--repo-root", type=Path, default=None,
+                   help="the checkout with allurerc.mjs, package.json and package-lock.json "
+                        "(default: found from the current folder)")
+    r.set_defaults(func=run_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``instincts COMMAND ...``; returns the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error (argparse already printed it)
+        return exc.code if isinstance(exc.code, int) else 2
+    return args.func(args)
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    """``instincts gate``: print the comparison table and summary; exit 0, 1 or 2."""
+    try:
+        gate.check_settings(args.tolerance, args.alpha)
+        current = results.read(args.current, "current")
+        baseline_path = args.baseline or gate.default_baseline(current, args.current)
+        if args.update:
+            print(gate.update_baseline(current, args.current, baseline_path))
+            return 0
+        if not baseline_path.exists():
+            raise ClaimsFileError(f"baseline file {baseline_path} not found (after a deliberate review, create it "
+                                  f"with: instincts gate --baseline {baseline_path} --current {args.current} "
+                                  "--update)")
+        baseline = results.read(baseline_path, "baseline")
+        try:
+            result = gate.compare(baseline, current, strict=args.strict, tolerance=args.tolerance, alpha=args.alpha)
+        except ClaimsFileError as exc:
+            raise ClaimsFileError(f"{baseline_path} vs {args.current}: {exc}") from None
+    except (ClaimsFileError, InvalidArgument) as exc:
+        print(f"instincts gate: {exc}", file=sys.stderr)
+        return 2
+    print(f"baseline {baseline_path} ({baseline.written})  vs  current {args.current} ({current.written})")
+    print(result.report())
+    return result.exit_code
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``instincts report``: make the HTML report and print the path of its index.html."""
+    from instincts.htmlreport import DEFAULT_OUT, DEFAULT_RESULTS, find_repo_root, make_report
+
+    try:
+        repo_root = args.repo_root.resolve() if args.repo_root is not None else find_repo_root()
+        index = make_report(args.results if args.results is not None else repo_root / DEFAULT_RESULTS,
+                            args.out if args.out is not None else repo_root / DEFAULT_OUT,
+                            repo_root, args.history)
+    except ReportError as exc:
+        print(f"instincts report: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(index)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
