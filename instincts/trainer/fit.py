@@ -93,10 +93,8 @@ class _Run:
     recipes: list[Recipe]
     x: torch.Tensor
     labels: torch.Tensor  # members x n: each member's (possibly noisy) training labels
-    true_y: torch.Tensor
     train_idx: torch.Tensor  # members x n_train
     evals: dict[str, tuple[torch.Tensor, torch.Tensor, bool]]  # name -> (x, y, shared); per-member: idx-based
-    validation: str | None
     early_stopping: EarlyStopping | None
     loss: Loss
     transform: Transform | None
@@ -155,8 +153,7 @@ class _Run:
         classes = int(y.max()) + 1
         labels = torch.stack([seeding.noisy_labels(y.cpu(), m.label_noise, m.seed, classes).to(device)
                               for m in members])
-        return cls(make_model, members, recipes, x, labels, y, train_idx, evals,
-                   "validation" if early_stopping is not None else None, early_stopping, loss, transform,
+        return cls(make_model, members, recipes, x, labels, train_idx, evals, early_stopping, loss, transform,
                    recalibrate, device)
 
     # -- one stack ---------------------------------------------------------------------------------
@@ -217,11 +214,12 @@ class _Run:
                 if step == max_steps:
                     break
                 lr = recipe.lr_at(step, total_steps)
-                if recipe.schedule is not None:
-                    if isinstance(opt, MemberOptimizer):
-                        opt.set_lr(lr=lr) if isinstance(recipe.schedule, RangeSchedule) else opt.set_lr(lr / recipe.lr)
-                    else:
-                        set_lr(opt, lr)
+                if isinstance(opt, MemberOptimizer) and isinstance(recipe.schedule, RangeSchedule):
+                    opt.set_lr(lr=lr)  # a range test sets every member's lr
+                elif isinstance(opt, MemberOptimizer) and recipe.schedule is not None:
+                    opt.set_lr(lr / recipe.lr)  # a schedule scales each member's own lr
+                elif recipe.schedule is not None:
+                    set_lr(opt, lr)
                 idx = train_idx.gather(1, perm[:, sl])  # seeds x batch, indices into the data
                 xb = self.x[idx]
                 if self.transform is not None:

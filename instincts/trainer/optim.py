@@ -103,8 +103,8 @@ class MemberOptimizer:
         self.l2 = self._vec([0.0 if c else d for d, c in zip(decay, decoupled)])
         self.decoupled = self._vec([d if c else 0.0 for d, c in zip(decay, decoupled)])
         if any(switched):  # a fresh SGD at the switch: its momentum restarts from the next gradient
-            fresh = torch.tensor([s and not (r.switch is not None and epoch - 1 >= r.switch.epoch)
-                                  for r, s in zip(self.recipes, switched)], device=self.params[0].device)
+            fresh = torch.tensor([r.switch is not None and epoch == r.switch.epoch for r in self.recipes],
+                                 device=self.params[0].device)
             self.sgd_steps = torch.where(fresh, 0.0, self.sgd_steps)
         self.lr = self.base_lr.clone()
 

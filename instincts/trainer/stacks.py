@@ -12,6 +12,7 @@ serves all three; a stack of K equals K separately trained models (tests/engine/
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -181,23 +182,38 @@ class VmapStack(Stack):
         return [m.eval() for m in self.originals]
 
 
+@dataclass
+class _Linear:
+    """A Linear layer of every seed: weights seeds x in x out, biases seeds x 1 x out."""
+
+    w: torch.Tensor
+    b: torch.Tensor
+
+
+@dataclass
+class _Dropout:
+    """A Dropout layer of every seed: each seed's keep probability, seeds x 1 x 1."""
+
+    keep: torch.Tensor
+
+
 class BmmStack(Stack):
     """Plain MLPs as batched matmuls: one ``baddbmm`` per Linear layer for every seed at once."""
 
     def __init__(self, models: list[nn.Module], dropout_seeds: list[int], device: torch.device):
         self.originals = models
-        self.layers: list[object] = []
+        self.layers: list[_Linear | _Dropout | nn.Module] = []
         self.names, self.params = [], []
         for i, m in enumerate(models[0]):
             if isinstance(m, nn.Linear):
                 w = torch.stack([mod[i].weight.detach().t() for mod in models]).requires_grad_()
                 b = torch.stack([mod[i].bias.detach()[None] for mod in models]).requires_grad_()
-                self.layers.append((w, b))
+                self.layers.append(_Linear(w, b))
                 self.names += [f"{i}.weight", f"{i}.bias"]
                 self.params += [w, b]
             elif isinstance(m, nn.Dropout):
-                keep = torch.tensor([1.0 - mod[i].p for mod in models], device=device)[:, None, None]
-                self.layers.append(("dropout", keep))
+                self.layers.append(_Dropout(torch.tensor([1.0 - mod[i].p for mod in models],
+                                                         device=device)[:, None, None]))
             else:
                 self.layers.append(m)
         self.gens = [torch.Generator(device=device).manual_seed(s) for s in dropout_seeds]
@@ -205,16 +221,15 @@ class BmmStack(Stack):
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            if isinstance(layer, tuple) and layer[0] == "dropout":
+            if isinstance(layer, _Linear):
+                x = torch.baddbmm(layer.b, x, layer.w)
+            elif isinstance(layer, _Dropout):
                 if self.training:
-                    keep = layer[1]
                     # nn.Dropout's own draw: bernoulli(keep) on the input's shape, scaled by 1 / keep
-                    masks = torch.stack([torch.empty(x.shape[1:], device=x.device).bernoulli_(float(keep[k]),
+                    masks = torch.stack([torch.empty(x.shape[1:], device=x.device).bernoulli_(float(layer.keep[k]),
                                                                                              generator=g)
                                          for k, g in enumerate(self.gens)])
-                    x = x * (masks / keep)
-            elif isinstance(layer, tuple):
-                x = torch.baddbmm(layer[1], x, layer[0])
+                    x = x * (masks / layer.keep)
             else:
                 x = layer(x)
         return x
@@ -233,7 +248,7 @@ class BmmStack(Stack):
     def models(self) -> list[nn.Module]:
         for k, model in enumerate(self.originals):
             for i, layer in enumerate(self.layers):
-                if isinstance(layer, tuple) and layer[0] != "dropout":
-                    model[i].weight.copy_(layer[0][k].t())
-                    model[i].bias.copy_(layer[1][k, 0])
+                if isinstance(layer, _Linear):
+                    model[i].weight.copy_(layer.w[k].t())
+                    model[i].bias.copy_(layer.b[k, 0])
         return [m.eval() for m in self.originals]
