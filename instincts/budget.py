@@ -24,7 +24,7 @@ class Budget:
     epochs: int  # training epochs for the built-in trainers
     data_scale: float  # multiplier on generated data sizes (1.0 = the claim's smoke size)
     derandomize: bool  # same configs every run (CI determinism) instead of fresh draws
-    shrink: bool  # let hypothesis shrink a failing config (costs extra trainings)
+    shrink: bool  # hypothesis's shrink and explain phases: they train nothing new (instincts.alpha)
     looks: int = 1  # seeds are added in this many equal looks, stopping at the first conclusive one
 
     def __post_init__(self) -> None:

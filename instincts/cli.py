@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
                         f"(default: {gate.DEFAULT_TOLERANCE:g})")
     g.add_argument("--alpha", type=float, default=gate.DEFAULT_ALPHA,
                    help=f"family-wise false-alarm rate for Holm on random runs (default: {gate.DEFAULT_ALPHA:g})")
+    g.add_argument("--effect-tolerance", type=gate.parse_effect_tolerance, default=gate.DEFAULT_EFFECT_TOLERANCE,
+                   metavar="X|margin",
+                   help="random runs: an effect that dropped by more than X (in each claim's metric unit) with "
+                        "significance is a regression; 'margin' uses each expectation's own margin or tol "
+                        f"(default: {gate.DEFAULT_EFFECT_TOLERANCE:g}, any significant drop)")
     g.add_argument("--update", action="store_true",
                    help="write the current claims.json as the new baseline (deliberately) instead of gating")
     g.set_defaults(func=run_gate)
@@ -69,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_gate(args: argparse.Namespace) -> int:
     """``instincts gate``: print the comparison table and summary; exit 0, 1 or 2."""
     try:
-        gate.check_settings(args.tolerance, args.alpha)
+        gate.check_settings(args.tolerance, args.alpha, args.effect_tolerance)
         current = results.read(args.current, "current")
         baseline_path = args.baseline or gate.default_baseline(current, args.current)
         if args.update:
@@ -81,7 +86,8 @@ def run_gate(args: argparse.Namespace) -> int:
                                   "--update)")
         baseline = results.read(baseline_path, "baseline")
         try:
-            result = gate.compare(baseline, current, strict=args.strict, tolerance=args.tolerance, alpha=args.alpha)
+            result = gate.compare(baseline, current, strict=args.strict, tolerance=args.tolerance, alpha=args.alpha,
+                                  effect_tolerance=args.effect_tolerance)
         except ClaimsFileError as exc:
             raise ClaimsFileError(f"{baseline_path} vs {args.current}: {exc}") from None
     except (ClaimsFileError, InvalidArgument) as exc:

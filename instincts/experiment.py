@@ -8,6 +8,7 @@ figures and tables to that report without the claim importing allure.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,12 +19,13 @@ import torch
 
 from instincts import arms as arms_mod
 from instincts._version import __version__
+from instincts.alpha import Ledger, Share
 from instincts.budget import Budget
 from instincts.cache import RunCache
 from instincts.errors import InvalidArgument
 from instincts.expect import Exact, Expectation, Increasing
 from instincts.facts import TRAINING_FACTS
-from instincts.sequential import Design, run_looks
+from instincts.sequential import Design, max_looks, run_looks
 from instincts.verdict import Outcome, Verdict
 
 SPREAD_FACTS = ("epochs_run", "cap_hit")  # facts whose range over the seeds matters, not only the mean
@@ -52,11 +54,14 @@ class Record:
     config: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     facts: dict[str, dict[str, float]] = field(default_factory=dict)  # arm label -> training facts
+    alpha_refute: float | None = None  # the refuting test's level: this comparison's share of alpha
+    slot: str = ""  # "planned" or "extra" (instincts.alpha)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "metric": self.metric, "seeds": self.seeds, "labels": self.labels,
                 "values": self.values, "arms": self.arms, "config": self.config,
-                "seconds": round(self.seconds, 3), "facts": self.facts, "verdict": self.verdict.to_dict()}
+                "seconds": round(self.seconds, 3), "facts": self.facts, "alpha_refute": self.alpha_refute,
+                "slot": self.slot, "verdict": self.verdict.to_dict()}
 
 
 def training_facts(results: Sequence[arms_mod.Metrics]) -> dict[str, float]:
@@ -82,21 +87,27 @@ class Experiment:
     """Runs arms over the budget's seeds (paired: the same seed list for every arm) and judges."""
 
     def __init__(self, budget: Budget, device: torch.device, cache: RunCache, examples: int = 1,
-                 allure: bool = False):
+                 allure: bool = False, comparisons: int = 1, seed_base: int = 0):
         self.budget = budget
         self.device = device
         self.cache = cache
-        self.examples = max(1, examples)
+        self.ledger = Ledger(max(1, examples), comparisons)  # how the claim's alpha is spent
+        self.seed_base = seed_base
         self.allure = allure  # attachments go to the Allure report (the run has --alluredir)
         self.context = RunContext(budget, device)
         self.records: list[Record] = []
 
+    @property
+    def examples(self) -> int:
+        return self.ledger.examples
+
     # -- running ---------------------------------------------------------------------------
     def seeds(self, n: int | None = None) -> list[int]:
+        """The paired seeds: ``seed_base + 0 .. n-1`` (the budget's ``seeds`` by default)."""
         n = self.budget.seeds if n is None else n
-        if not isinstance(n, int) or n < 2:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 2:
             raise InvalidArgument(f"seeds={n!r} is not allowed: a paired test needs an integer >= 2")
-        return list(range(n))
+        return list(range(self.seed_base, self.seed_base + n))
 
     def run(self, arm: Any, seeds: Sequence[int], name: str = "arm") -> list[arms_mod.Metrics]:
         """Metrics for each seed, from the cache where present; missing seeds run in one batch."""
@@ -133,19 +144,44 @@ class Experiment:
         return _pick(results, metric, seeds, name)
 
     # -- judging ---------------------------------------------------------------------------
-    def alpha_for(self, expect: Expectation) -> float:
-        """The expectation's alpha split evenly over the claim's hypothesis examples."""
-        return expect.alpha / self.examples
-
-    def design(self, expect: Expectation, n: int, looks: int | None = None) -> Design:
+    def design(self, expect: Expectation, n: int, looks: int | None = None,
+               alpha_refute: float | None = None) -> Design:
         """The group-sequential plan for ``n`` seeds: ``looks`` (default: the budget's) equal looks.
 
-        The budget's looks shrink when ``n`` is too small for them (each look adds >= 2 seeds);
-        an explicit ``looks=`` that does not fit is an error.
+        The budget's looks shrink when ``n`` is too small for them; an explicit ``looks=`` that
+        does not fit is an error. The supporting side spends the expectation's alpha, the refuting
+        side ``alpha_refute`` (the comparison's share, ``instincts.alpha``).
         """
         if looks is None:
-            looks = max(1, min(self.budget.looks, n // 2))
-        return Design.equally_spaced(n, looks, self.alpha_for(expect))
+            looks = max_looks(n, self.budget.looks)
+        return Design.equally_spaced(n, looks, expect.alpha, alpha_refute)
+
+    def _judged(self, kind: str, metric: str, expect: Expectation, seeds: list[int], arms: list[dict[str, Any]],
+                config: Mapping[str, Any] | None, looks: int | None, collect: Callable[[Sequence[int]], np.ndarray],
+                judge: Callable[[np.ndarray, float, float], Verdict]) -> tuple[np.ndarray, Verdict, Share]:
+        """Run the looks at this comparison's share of the claim's alpha (``instincts.alpha``).
+
+        The share is fixed by the first look's data, before anything is judged, so that a replay
+        of the same comparison gets the same alpha. An example beyond the claim's plan (hypothesis
+        shrinking or explaining) is rejected before it trains.
+        """
+        signature = (kind, metric, repr(arms), repr(sorted(dict(config or {}).items())), tuple(seeds))
+        self.ledger.enter(_hypothesis_example())
+        if not self.ledger.may_train(signature):
+            from hypothesis import reject
+
+            reject()
+        first_n = self.design(expect, len(seeds), looks).looks[0]
+        first = np.asarray(collect(seeds[:first_n]), dtype=float)
+        share = self.ledger.share(signature, (signature, first.tobytes()))
+        design = self.design(expect, len(seeds), looks, alpha_refute=share.weight * expect.alpha)
+        pending = [first]  # run_looks asks for the first look's seeds first: they are in hand
+
+        def resume(new: Sequence[int]) -> np.ndarray:
+            return pending.pop() if pending else collect(new)
+
+        matrix, verdict = run_looks(design, seeds, resume, judge)
+        return matrix, verdict, share
 
     def compare(self, arm_a: Any, arm_b: Any, *, metric: str, expect: Expectation,
                 seeds: int | None = None, unit: str | None = None,
@@ -167,11 +203,11 @@ class Experiment:
             return np.stack([self._column(runs, names[0], arm_a, metric, new, "arm_a"),
                              self._column(runs, names[1], arm_b, metric, new, "arm_b")], axis=1)
 
-        matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
-                                    lambda m, level: expect.judge(m[:, 0] - m[:, 1], alpha=level, unit=unit))
-        return self._record("compare", metric, s[:len(matrix)], list(names), matrix,
-                            [arms_mod.describe(arm_a), arms_mod.describe(arm_b)], replace(verdict, labels=names),
-                            config, start, runs)
+        arms = [arms_mod.describe(arm_a), arms_mod.describe(arm_b)]
+        matrix, verdict, share = self._judged("compare", metric, expect, s, arms, config, looks, collect,
+                                              _judge_differences(expect, unit))
+        return self._record("compare", metric, s[:len(matrix)], list(names), matrix, arms,
+                            replace(verdict, labels=names), config, start, runs, share)
 
     def trend(self, arms_by_level: Mapping[Any, Any] | Sequence[tuple[Any, Any]], *, metric: str,
               expect: Expectation | None = None, seeds: int | None = None, unit: str | None = None,
@@ -194,10 +230,14 @@ class Experiment:
             return np.stack([self._column(runs, str(level), arm, metric, new, f"level {level!r}")
                              for level, arm in pairs], axis=1)
 
-        matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
-                                    lambda m, level: expect.judge(m, alpha=level, unit=unit))
+        arms = [arms_mod.describe(arm) for _, arm in pairs]
+
+        def judge(m: np.ndarray, level: float, level_refute: float) -> Verdict:
+            return expect.judge(m, alpha=level, unit=unit, alpha_refute=level_refute)
+
+        matrix, verdict, share = self._judged("trend", metric, expect, s, arms, config, looks, collect, judge)
         return self._record("trend", metric, s[:len(matrix)], [str(level) for level, _ in pairs], matrix,
-                            [arms_mod.describe(arm) for _, arm in pairs], verdict, config, start, runs)
+                            arms, verdict, config, start, runs, share)
 
     def exact(self, arm: Callable[[int], Any] | Any, *, metric: str = "value", expect: Exact | None = None,
               seeds: int | None = None, config: Mapping[str, Any] | None = None) -> Verdict:
@@ -232,18 +272,21 @@ class Experiment:
             runs.setdefault("arm", []).extend(results)
             return np.stack([_pick(results, m, new, "arm") for m in (observed, predicted)], axis=1)
 
-        matrix, verdict = run_looks(self.design(expect, len(s), looks), s, collect,
-                                    lambda m, level: expect.judge(m[:, 0] - m[:, 1], alpha=level, unit=unit))
-        return self._record("predicts", observed, s[:len(matrix)], [observed, predicted], matrix,
-                            [arms_mod.describe(arm)], verdict, config, start, runs)
+        arms = [arms_mod.describe(arm)]
+        matrix, verdict, share = self._judged("predicts", observed, expect, s, arms, config, looks, collect,
+                                              _judge_differences(expect, unit))
+        return self._record("predicts", observed, s[:len(matrix)], [observed, predicted], matrix, arms,
+                            verdict, config, start, runs, share)
 
     def _record(self, kind: str, metric: str, seeds: Sequence[int], labels: list[str], matrix: np.ndarray,
                 arms: list[dict[str, Any]], verdict: Verdict, config: Mapping[str, Any] | None, start: float,
-                runs: Runs) -> Verdict:
+                runs: Runs, share: Share | None = None) -> Verdict:
         facts = {label: f for label, results in runs.items() if (f := training_facts(results))}
         record = Record(kind=kind, metric=metric, seeds=list(seeds), labels=labels,
                         values=np.asarray(matrix).tolist(), arms=arms, verdict=verdict,
-                        config=dict(config or {}), seconds=time.perf_counter() - start, facts=facts)
+                        config=dict(config or {}), seconds=time.perf_counter() - start, facts=facts,
+                        alpha_refute=None if share is None else share.weight * verdict.expectation.alpha,
+                        slot="" if share is None else share.slot)
         # hypothesis replays a failing example once more: keep one record per identical comparison.
         # The data belong to the key: callables describe by name only, so two examples (or a loop)
         # without config= look alike, and dropping one of them would hide its verdict.
@@ -251,6 +294,11 @@ class Experiment:
                         (kind, metric, arms, record.config, record.seeds, record.values)]
         self.records.append(record)
         return verdict
+
+    @property
+    def alpha_spent(self) -> float:
+        """The refuting tests' alphas summed: the chance bound on a false REFUTED for this claim."""
+        return float(sum(r.alpha_refute or 0.0 for r in self.records))
 
     @property
     def outcome(self) -> Outcome | None:
@@ -274,6 +322,24 @@ class Experiment:
         from instincts.report import attach
 
         attach(name, obj, kind, active=self.allure)
+
+
+def _judge_differences(expect: Expectation, unit: str) -> Callable[[np.ndarray, float, float], Verdict]:
+    """A look's judge for two-column data: the expectation on column 0 - column 1."""
+    def judge(m: np.ndarray, level: float, level_refute: float) -> Verdict:
+        return expect.judge(m[:, 0] - m[:, 1], alpha=level, unit=unit, alpha_refute=level_refute)
+
+    return judge
+
+
+def _hypothesis_example() -> object:
+    """The current hypothesis example (its build context), or None outside a hypothesis test."""
+    if "hypothesis" not in sys.modules:
+        return None
+    from hypothesis import currently_in_test_context
+    from hypothesis.control import current_build_context
+
+    return current_build_context() if currently_in_test_context() else None
 
 
 def _check_labels(labels: Sequence[str]) -> tuple[str, str]:

@@ -44,3 +44,20 @@ def percent(level: float) -> str:
 def pvalue(p: float) -> str:
     """The p-value as "p=0.004", or as "p<1e-4" below what a handful of seeds can resolve."""
     return "p<1e-4" if p < 1e-4 else f"p={p:.2g}"
+
+
+def ratio(value: float) -> str:
+    """A unitless ratio such as d_z: two decimals below 10 ("0.91", "-2.35"), whole above ("14"), "nan"."""
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
+
+
+def share(value: float) -> str:
+    """A probability to two significant digits: "0.81", "0.5", "1"."""
+    return "nan" if math.isnan(value) else f"{value:.2g}"
+
+
+def share_interval(low: float, high: float) -> str:
+    """An interval of probabilities: "[0.6, 0.93]"."""
+    return f"[{share(low)}, {share(high)}]"

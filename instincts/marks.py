@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from instincts.alpha import check_plan
 from instincts.errors import InvalidArgument
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,25 +23,34 @@ class ClaimInfo:
     anchors: tuple[str, ...] = field(default_factory=tuple)
     method: str = ""  # data, model, metric, how it is measured
     timing: bool = False  # the metric is wall-clock time: it varies with the machine and its load
+    comparisons: int = 1  # compare/trend/predicts calls per example: the claim's alpha plan (instincts.alpha)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"id": self.id, "statement": self.statement, "section": self.section,
                "question": self.question, "anchors": list(self.anchors), "method": self.method}
+        if self.comparisons != 1:
+            out["comparisons"] = self.comparisons
         return {**out, "timing": True} if self.timing else out
 
 
 def claim(id: str, statement: str, *, section: str = "", question: str = "",
-          anchors: Sequence[str] = (), method: str = "", timing: bool = False) -> Callable[[F], F]:
+          anchors: Sequence[str] = (), method: str = "", timing: bool = False,
+          comparisons: int = 1) -> Callable[[F], F]:
     """Mark a test as a claim. Put it above ``@given`` so it decorates the final test.
 
     ``timing=True`` says the metric is wall-clock time: the gate reports a change of its verdict
     or effect between runs as a warning (machines and load differ), not as a regression.
+    ``comparisons`` is how many compare/trend/predicts calls one example makes: the REFUTED side
+    of the claim's alpha is planned over examples x comparisons (``instincts.alpha``); calls beyond
+    it are still counted, from a small reserve, so an undeclared one keeps the error rate but
+    has little power to refute.
     """
     if not id or not isinstance(id, str):
         raise InvalidArgument(f"claim id={id!r} is not allowed: give a non-empty catalogue id such as 'BS-1'")
     if not statement:
         raise InvalidArgument(f"claim {id}: statement is empty; write the falsifiable statement the test checks")
-    info = ClaimInfo(id, statement, section, question, tuple(anchors), method, bool(timing))
+    check_plan(1, comparisons)
+    info = ClaimInfo(id, statement, section, question, tuple(anchors), method, bool(timing), comparisons)
 
     def decorate(fn: F) -> F:
         fn._instincts_claim = info  # type: ignore[attr-defined]

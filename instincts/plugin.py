@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 PROPERTY = "instincts_claim"
 PLANNED_GPU = "instincts_gpu"  # workerinput key: the cuda:N index the controller planned for the worker
+SEED_BASE = "instincts_seed_base"  # workerinput key: the run's seed base, drawn once by the controller
 AUTO_DEVICES = (None, "", "auto", "cuda")  # --claims-device values that let the plugin pick the GPU
 
 
@@ -46,6 +47,7 @@ class Options:
     claims_json: Path
     cache_dir: Path | None
     allure: bool  # --alluredir is set
+    seed_base: int | None = None  # --claims-seed-base; None: the budget's (smoke 0, else drawn)
     known_refuted: dict[str, str] | None = None  # with --claims-baseline: nodeid -> its REFUTED line
 
 
@@ -66,6 +68,7 @@ PROFILE = pytest.StashKey[bool]()
 EXPERIMENT = pytest.StashKey["Experiment"]()
 RESULT = pytest.StashKey[ClaimResult]()
 GPU_PLAN = pytest.StashKey["list[int] | None"]()
+DRAW_SEED = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,10 +87,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--claims-merge", action="store_true",
                     help="merge this run's verdicts into an existing claims.json (and keep the Allure results): "
                          "for a second session, e.g. timing claims run alone after the rest ran in parallel")
+    group.addoption("--claims-seed-base", default=None, type=_seed_base, metavar="N",
+                    help="seeds are N + 0..n-1 and hypothesis draws follow from N: replays a run whose claims.json "
+                         "records seed_base N (default: 0 on the smoke budget, drawn and recorded otherwise)")
     group.addoption("--claims-baseline", default=None,
                     help="a claims.json of known verdicts: a claim REFUTED there too is a known finding, and a "
                          "REFUTED timing claim is machine-dependent; both are "
                          "reported as xfail, not a failure; any other REFUTED still fails")
+
+
+def _seed_base(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: give an integer from 0 to {2**31 - 1} "
+                                         "(the seed_base a claims.json records)")
+    return value
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -110,7 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         if name:
             get_budget(name)
-        known = _known_refuted(config.getoption("claims_baseline"))
+        baseline = _baseline(config.getoption("claims_baseline"))
     except (ValueError, ClaimsFileError) as exc:
         raise pytest.UsageError(str(exc)) from None
     root = config.rootpath
@@ -120,7 +139,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[OPTIONS] = Options(
         budget_name=name, device_request=config.getoption("claims_device"), strict=config.getoption("strict_claims"),
         claims_json=Path(config.getoption("claims_json") or root / "reports" / "claims.json"), cache_dir=cache_dir,
-        allure=alluredir is not None, known_refuted=known)
+        allure=alluredir is not None, seed_base=_run_seed_base(config, baseline),
+        known_refuted=None if baseline is None else
+        {c.nodeid: c.line or "" for c in baseline.claims if c.verdict == "REFUTED"})
     if not _is_worker(config):
         config.pluginmanager.register(Collector(config), "instincts-collector")
     keep = config.getoption("keep_allure_results") or config.getoption("claims_merge")
@@ -128,15 +149,30 @@ def pytest_configure(config: pytest.Config) -> None:
         _clear_allure_results(alluredir)
 
 
-def _known_refuted(path: str | None) -> dict[str, str] | None:
-    """Claims the baseline records as REFUTED: findings already reported, not regressions."""
+def _run_seed_base(config: pytest.Config, baseline: results.ClaimsFile | None) -> int | None:
+    """--claims-seed-base, else the baseline's (a gated run replays the baseline's seeds and configs),
+    else the controller's draw (passed on to xdist workers)."""
+    given = config.getoption("claims_seed_base")
+    if given is not None:
+        return given
+    if _is_worker(config):
+        return config.workerinput.get(SEED_BASE)
+    recorded = baseline.meta.get("seed_base") if baseline is not None else None
+    if isinstance(recorded, int) and not isinstance(recorded, bool):
+        return recorded
+    import secrets
+
+    return secrets.randbelow(2**31)
+
+
+def _baseline(path: str | None) -> results.ClaimsFile | None:
+    """The --claims-baseline file: its REFUTED claims are findings already reported, not regressions."""
     if not path:
         return None
     try:
-        baseline = results.read(Path(path), "baseline")
+        return results.read(Path(path), "baseline")
     except ClaimsFileError as exc:
         raise ClaimsFileError(f"--claims-baseline: {exc}") from None
-    return {c.nodeid: c.line or "" for c in baseline.claims if c.verdict == "REFUTED"}
 
 
 # -- lazily built state -----------------------------------------------------------------------
@@ -153,6 +189,15 @@ def _budget(config: pytest.Config) -> Budget:
     return config.stash[BUDGET]
 
 
+def seed_base(config: pytest.Config) -> int:
+    """Seeds are ``base + 0..n-1``: 0 on a derandomized budget (CI determinism) unless given,
+    else the run's draw, recorded in claims.json so that ``--claims-seed-base`` replays it."""
+    options = config.stash[OPTIONS]
+    if config.getoption("claims_seed_base") is not None or not _budget(config).derandomize:
+        return int(options.seed_base or 0)
+    return 0  # smoke: fixed, whatever a baseline recorded (its base is 0 too)
+
+
 def _load_hypothesis_profile(config: pytest.Config) -> None:
     """Hypothesis follows the budget: examples, no deadline, determinism and shrinking (once a run)."""
     if config.stash.get(PROFILE, False):
@@ -162,12 +207,13 @@ def _load_hypothesis_profile(config: pytest.Config) -> None:
     from hypothesis import HealthCheck, Phase, settings
 
     phases = [p for p in Phase if budget.shrink or p not in (Phase.shrink, Phase.explain)]
+    # No example database: replaying configs that failed before would make the draws a biased sample
+    # (and spend alpha on them); a run is replayed with --claims-seed-base instead.
     kwargs: dict[str, Any] = dict(max_examples=budget.max_examples, deadline=None, phases=phases,
-                                  derandomize=budget.derandomize, print_blob=True,
+                                  derandomize=budget.derandomize, print_blob=True, database=None,
                                   suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                         HealthCheck.too_slow, HealthCheck.data_too_large])
-    if budget.derandomize:
-        kwargs["database"] = None
+                                                         HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                         HealthCheck.filter_too_much])
     settings.register_profile(f"instincts-{budget.name}", **kwargs)
     if not config.getoption("hypothesis_profile", None):
         settings.load_profile(f"instincts-{budget.name}")
@@ -232,17 +278,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _seed_draws(item: pytest.Item, config: pytest.Config) -> None:
-    """On a derandomized budget, a claim's hypothesis draws follow from its node id.
+    """A claim's hypothesis draws follow from its node id and the run's seed base.
 
-    Hypothesis's own derandomization seeds from a hash of the test function's source, so editing a
-    claim's body (a comment, a helper call) would redraw its configs and flip a gated verdict for no
-    reason about the claim. A seed the user set with ``@hypothesis.seed`` is kept.
+    So a run replays from its recorded seed base (``--claims-seed-base``), and on the smoke budget
+    (base 0: the node id alone) the draws are fixed. Hypothesis's own derandomization seeds from a
+    hash of the test function's source, so editing a claim's body (a comment, a helper call) would
+    redraw its configs and flip a gated verdict for no reason about the claim. A seed the user set
+    with ``@hypothesis.seed`` is kept.
     """
     fn = getattr(item, "obj", None)
-    if not getattr(fn, "is_hypothesis_test", False) or not _budget(config).derandomize:
+    if not getattr(fn, "is_hypothesis_test", False):
         return
-    if getattr(fn, "_hypothesis_internal_use_seed", None) is None:
-        fn._hypothesis_internal_use_seed = int.from_bytes(hashlib.sha256(item.nodeid.encode()).digest()[:8], "big")
+    if not hasattr(fn, "_instincts_user_seed"):  # parametrized items share one function: ask once
+        fn._instincts_user_seed = getattr(fn, "_hypothesis_internal_use_seed", None) is not None
+    if fn._instincts_user_seed:
+        return
+    base = seed_base(config)
+    key = item.nodeid if base == 0 else f"{item.nodeid}@{base}"
+    item.stash[DRAW_SEED] = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    fn._hypothesis_internal_use_seed = item.stash[DRAW_SEED]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -274,6 +328,8 @@ def pytest_configure_node(node) -> None:
     NVML alone decides (no torch in the controller); without NVIDIA GPUs there is no plan and each
     worker picks round robin."""
     config = node.config
+    if OPTIONS in config.stash:
+        node.workerinput[SEED_BASE] = config.stash[OPTIONS].seed_base
     if config.getoption("claims_device") not in AUTO_DEVICES:
         return
     from instincts import devices
@@ -297,10 +353,13 @@ def _clear_allure_results(alluredir: Path) -> None:
 # -- fixtures ---------------------------------------------------------------------------------
 
 def _examples(item: pytest.Item) -> int:
+    """The examples a claim plans: hypothesis's ``max_examples`` plus its explicit ``@example`` decorators."""
     fn = getattr(item, "obj", None)
-    if getattr(fn, "is_hypothesis_test", False):
-        return fn._hypothesis_internal_use_settings.max_examples
-    return 1
+    if not getattr(fn, "is_hypothesis_test", False):
+        return 1
+    inner = getattr(getattr(fn, "hypothesis", None), "inner_test", fn)
+    explicit = getattr(inner, "hypothesis_explicit_examples", None) or getattr(fn, "hypothesis_explicit_examples", ())
+    return fn._hypothesis_internal_use_settings.max_examples + len(explicit)
 
 
 @pytest.fixture
@@ -309,8 +368,10 @@ def experiment(request: pytest.FixtureRequest) -> Experiment:
     from instincts.experiment import Experiment
 
     state = _state(request.config)
+    info = claim_info(request.node)
     exp = Experiment(state.budget, state.device, state.cache, examples=_examples(request.node),
-                     allure=request.config.stash[OPTIONS].allure)
+                     allure=request.config.stash[OPTIONS].allure, comparisons=info.comparisons if info else 1,
+                     seed_base=seed_base(request.config))
     request.node.stash[EXPERIMENT] = exp
     return exp
 
@@ -353,7 +414,8 @@ def _result(item: pytest.Item, info: ClaimInfo, exp: Experiment, exc: BaseExcept
                                      state.budget.name, str(state.device), seconds)
     if exp.records and (exc is None or isinstance(exc, AssertionError)):
         result = ClaimResult.for_records(*where, exp.records, exp.outcome.value, state.budget.name,
-                                         str(state.device), seconds, state.versions)
+                                         str(state.device), seconds, state.versions).with_(
+            alpha_spent=exp.alpha_spent, comparisons_planned=exp.ledger.planned, seed_base=exp.seed_base)
         why = _xfail_reason(options, item.nodeid, info) if result.verdict == "REFUTED" else None
         if why:
             result = result.with_(known_finding=True, xfail_reason=why)
@@ -365,6 +427,8 @@ def _result(item: pytest.Item, info: ClaimInfo, exp: Experiment, exc: BaseExcept
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item):
+    if DRAW_SEED in item.stash:  # each parametrized item draws from its own node id
+        item.obj._hypothesis_internal_use_seed = item.stash[DRAW_SEED]
     start = time.perf_counter()
     outcome = yield
     exp = item.stash.get(EXPERIMENT, None)
@@ -434,6 +498,7 @@ class Collector:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.results: list[ClaimResult] = []
+        self.fdr_line = ""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in getattr(report, "user_properties", ()):
@@ -443,7 +508,7 @@ class Collector:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results:
             return
-        from instincts import devices
+        from instincts import devices, fdr
         from instincts.report import show_refutations_as_failed, write_environment
 
         state, options = _state(self.config), self.config.stash[OPTIONS]
@@ -454,9 +519,13 @@ class Collector:
                 claims = results.merged(options.claims_json, claims, state.budget.name)
             except ClaimsFileError as exc:
                 raise pytest.UsageError(f"--claims-merge: {exc}") from None
+        claims = fdr.annotate(claims)
+        self.fdr_line = fdr.summary(claims)
         results.write(options.claims_json, claims,
                       {"budget": state.budget.name, "device": str(state.device), "environment": facts,
+                       "seed_base": seed_base(self.config), "false_discovery": self.fdr_line,
                        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        facts = {**facts, "seed_base": str(seed_base(self.config)), "false_discovery": self.fdr_line}
         alluredir = _alluredir(self.config)
         if alluredir:
             write_environment(alluredir, facts)
@@ -479,6 +548,9 @@ class Collector:
             tr.write_line(f"{r.id:<8} {r.verdict:<12} {secs}  {statement}")
             tr.write_line(f"{'':<30}{detail}"[:250])
         tr.write_line("  ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items())))
+        if self.fdr_line:
+            tr.write_line(self.fdr_line)
+        tr.write_line(f"seed base: {seed_base(config)} (replay with --claims-seed-base {seed_base(config)})")
         if any(r.note for r in self.results):
             tr.write_line("note: timing claims ran beside other xdist workers; run them alone with "
                           "`pytest claims -m timing` (no -n) for clean numbers")

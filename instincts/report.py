@@ -71,7 +71,8 @@ def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
               ""]
     for r in records:
         v = r.verdict
-        alpha = "" if v.alpha == 0 else f", alpha {fmt.short(v.alpha)} per comparison"
+        share = f"{fmt.short(r.alpha_refute or v.alpha)} to refute ({r.slot or 'fixed'} share)"
+        alpha = "" if v.alpha == 0 else f", alpha {fmt.short(v.expectation.alpha)} to support, {share}"
         lines.append(f"- `{v.outcome.value}` {v.line()} — test: {v.test}{alpha}")
         if r.facts:
             lines.append(f"  - training: {facts_text(r.facts)}")

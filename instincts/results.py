@@ -20,10 +20,12 @@ from instincts.cache import write_json_atomic
 from instincts.errors import ClaimsFileError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from instincts.experiment import Record
     from instincts.marks import ClaimInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: parts keep per-seed data and alphas; claims their alpha spent, q-values, seed base
 VERDICTS = ("SUPPORTED", "REFUTED", "INCONCLUSIVE", "SKIPPED", "ERROR")
 RAN = ("SUPPORTED", "REFUTED", "INCONCLUSIVE")  # verdicts of claims whose comparisons ran
 
@@ -85,18 +87,53 @@ def _to_dict(record: Any, verdict: str | None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Part:
-    """One comparison of a claim (a hypothesis example, or one of several compare() calls)."""
+    """One comparison of a claim (a hypothesis example, or one of several compare() calls).
+
+    It keeps the per-seed data (``seeds``, ``values``) so that the gate can test a change of the
+    effect, not only a change of the verdict, and the alpha each side was judged at: ``alpha``
+    for SUPPORTED (the claim's own alpha: "every part holds" is an intersection-union test) and
+    ``alpha_refute`` for REFUTED (this comparison's share of the claim's alpha).
+    """
 
     config: dict[str, Any] = _spec("object", {})
     metric: str = _spec("text", "")
     verdict: str = _spec("text", "")
     line: str = _spec("text", "")
     facts: dict[str, dict[str, float]] | None = _spec("object")  # arm label -> training facts
+    kind: str | None = _spec("text")  # "compare", "trend", "predicts" or "exact"
+    expect: dict[str, Any] | None = _spec("object")  # the expectation as data: kind, margin, alpha
+    seeds: list[int] | None = _spec("list")
+    labels: list[str] | None = _spec("list")  # one per column of ``values``
+    values: list[list[float]] | None = _spec("list")  # seeds x columns
+    effect: float | None = _spec("number", nullable=True)
+    sd: float | None = _spec("number", nullable=True)
+    n: int | None = _spec("integer")
+    pvalue: float | None = _spec("number", nullable=True)
+    alpha: float | None = _spec("number", nullable=True)
+    alpha_refute: float | None = _spec("number", nullable=True)
+    slot: str | None = _spec("text")  # where alpha_refute came from: "planned" or "extra" (see instincts.alpha)
+    pvalue_refute: float | None = _spec("number", nullable=True)  # the refuting test's p-value
+    look: int | None = _spec("integer")
+    looks: int | None = _spec("integer")
+    seeds_max: int | None = _spec("integer")  # the most seeds the design could use
+    stagewise_p: float | None = _spec("number", nullable=True)
+    stagewise_p_refute: float | None = _spec("number", nullable=True)
+    adjusted_effect: float | None = _spec("number", nullable=True)
 
     @classmethod
     def from_record(cls, record: Record) -> Part:
-        return cls(config=record.config, metric=record.metric, verdict=record.verdict.outcome.value,
-                   line=record.verdict.line(), facts=record.facts or None)
+        v = record.verdict
+        seq = v.details.get("sequential") or {}
+        return cls(config=record.config, metric=record.metric, verdict=v.outcome.value, line=v.line(),
+                   facts=record.facts or None, kind=record.kind, expect=v.expectation.to_dict(),
+                   seeds=list(record.seeds), labels=list(record.labels), values=record.values,
+                   effect=v.effect, sd=getattr(v, "sd", None), n=v.n, pvalue=v.pvalue,
+                   pvalue_refute=getattr(v, "pvalue_refute", None), alpha=v.expectation.alpha if v.alpha else 0.0,
+                   alpha_refute=record.alpha_refute, slot=record.slot or None, look=v.look, looks=v.looks,
+                   seeds_max=v.seeds_max or v.n,
+                   stagewise_p=seq.get("stagewise_p", v.details.get("stagewise_p")),
+                   stagewise_p_refute=seq.get("stagewise_p_refute", v.details.get("stagewise_p_refute")),
+                   adjusted_effect=seq.get("adjusted_effect", v.details.get("adjusted_effect")))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Part:
@@ -104,6 +141,26 @@ class Part:
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self, None)
+
+    def per_seed(self) -> np.ndarray | None:
+        """The per-seed effect the verdict judged: A - B (compare), observed - predicted (predicts),
+        the least-squares slope over the levels (trend), the error (exact); None without data."""
+        if not self.values or self.kind is None:
+            return None
+        import numpy as np
+
+        matrix = np.asarray(self.values, dtype=float)
+        if matrix.ndim != 2 or matrix.shape[0] == 0:
+            return None
+        if self.kind in ("compare", "predicts") and matrix.shape[1] == 2:
+            return matrix[:, 0] - matrix[:, 1]
+        if self.kind == "trend" and matrix.shape[1] >= 2:
+            x = np.arange(matrix.shape[1], dtype=float)
+            x -= x.mean()
+            return (matrix - matrix.mean(axis=1, keepdims=True)) @ x / float(x @ x)
+        if self.kind == "exact":
+            return matrix[:, 0]
+        return None
 
 
 @dataclass(frozen=True)
@@ -139,6 +196,13 @@ class ClaimResult:
     seeds_used: int | None = _spec("integer")
     seeds_max: int | None = _spec("integer")
     comparisons: int | None = _spec("integer")
+    comparisons_planned: int | None = _spec("integer")  # examples x comparisons per example (instincts.alpha)
+    alpha_spent: float | None = _spec("number")  # the parts' refuting alphas summed: <= the claim's alpha
+    seed_base: int | None = _spec("integer")  # seeds were seed_base + 0..n-1 (--claims-seed-base replays)
+    p_refute: float | None = _spec("number", nullable=True)  # the claim's p-value for REFUTED (instincts.fdr)
+    q_refuted: float | None = _spec("number", nullable=True)  # its BH q-value across the run's claims
+    p_support: float | None = _spec("number", nullable=True)  # the claim's p-value for SUPPORTED (the largest)
+    q_supported: float | None = _spec("number", nullable=True)
     versions: dict[str, str] | None = _spec("object")
     parts: list[Part] | None = _spec("list")
     reason: str | None = _spec("text", required=("SKIPPED",))

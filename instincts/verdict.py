@@ -8,6 +8,7 @@ claims.json read margins and tolerances from the object.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,13 @@ class Verdict:
     Mirrors scipy.stats result objects: ``statistic`` is the effect estimate, ``pvalue`` the
     p-value of the supporting test, ``confidence_interval()`` the (1 - 2 alpha) two-sided CI,
     which is the one consistent with one-sided tests at level alpha.
+
+    How big and how sure (``instincts.effects``; filled by every paired judge, not by Exact):
+    ``sd`` (seed-to-seed, ddof=1), ``d_z`` (effect / sd), ``p_improve`` with ``p_improve_ci`` (a
+    Wilson interval at the verdict's confidence) of what ``p_improve_label`` names, and for an
+    INCONCLUSIVE verdict ``mde`` (the true value detected at 80% power by the supporting test, in
+    the metric's unit) and ``seeds_needed`` (for 80% power at the observed effect; 10,000 means
+    "at least"). ``reason`` says why a verdict could not be reached (zero spread).
     """
 
     outcome: Outcome
@@ -60,6 +68,16 @@ class Verdict:
     seeds_max: int = 0  # the most seeds the design could use (0: n, a fixed-n test)
     look: int = 1  # the look the verdict was reached at (group-sequential designs)
     looks: int = 1  # the looks planned
+    alpha_refute: float | None = None  # the level REFUTED was judged at; None: alpha
+    pvalue_refute: float = math.nan  # the refuting test's p-value (compared with refute_level)
+    reason: str = ""  # why no conclusion could be reached, e.g. zero spread
+    sd: float = math.nan  # seed-to-seed sd of the judged values (ddof=1)
+    d_z: float = math.nan  # standardized effect: effect / sd
+    p_improve: float = math.nan  # probability of improvement, e.g. P(A>B): share of seeds, ties half
+    p_improve_ci: tuple[float, float] = (math.nan, math.nan)  # Wilson interval at confidence_level
+    p_improve_label: str = "P(A>B)"  # what p_improve is the probability of
+    mde: float | None = None  # INCONCLUSIVE: the true value the run detects with 80% power
+    seeds_needed: int | None = None  # INCONCLUSIVE: seeds for 80% power at the observed effect
 
     def __bool__(self) -> bool:
         """True only when SUPPORTED; a False answer is remembered, so the plugin can tell that a
@@ -83,6 +101,11 @@ class Verdict:
         return 1.0 - 2.0 * self.alpha
 
     @property
+    def refute_level(self) -> float:
+        """The level REFUTED was judged at: ``alpha_refute``, or alpha when none was given."""
+        return self.alpha if self.alpha_refute is None else self.alpha_refute
+
+    @property
     def seeds_used(self) -> int:
         return self.n
 
@@ -104,9 +127,41 @@ class Verdict:
         """One line a person can read: what was expected, what was measured, how sure."""
         if self.alpha == 0.0:  # an exact property: no interval, no p-value
             return f"{self.expected}: {self.label} {fmt.short(self.effect)}, {self._sample_size()}"
-        return (f"{self.expected}: {self.label} {fmt.number(self.effect, self.unit)}, "
-                f"{fmt.percent(self.confidence_level)} CI {fmt.interval(*self.ci, self.unit)}, "
-                f"{self._sample_size()}, {fmt.pvalue(self.pvalue)}")
+        head = f"{self.expected}: {self.label} {fmt.number(self.effect, self.unit)}"
+        if self.reason:
+            return f"{head}, {self._sample_size()}; {self.reason}"
+        return (f"{head}, {fmt.percent(self.confidence_level)} CI {fmt.interval(*self.ci, self.unit)}, "
+                f"{self._sample_size()}, {fmt.pvalue(self.pvalue)}{self._how_big()}{self._could_detect()}")
+
+    def _how_big(self) -> str:
+        """"; sd 1.1pp, d_z 0.91, P(A>B) 0.81 [0.6, 0.93]", or "" for a verdict made without them."""
+        if math.isnan(self.sd):
+            return ""
+        text = f"; sd {fmt.number(self.sd, self.unit, signed=False)}, d_z {fmt.ratio(self.d_z)}"
+        if not math.isnan(self.p_improve):
+            label = self.p_improve_label
+            if label == "P(A>B)" and self.labels != ARMS:
+                label = f"P({self.labels[0]}>{self.labels[1]})"
+            text += f", {label} {fmt.share(self.p_improve)} {fmt.share_interval(*self.p_improve_ci)}"
+        return text
+
+    def _could_detect(self) -> str:
+        """"; could detect >= 1.4pp (80% power), ~40 seeds to decide" for an INCONCLUSIVE verdict."""
+        if self.mde is None or math.isnan(self.mde):
+            return ""
+        kind = getattr(self.expectation, "kind", "")
+        if kind in ("equivalent", "predicts"):
+            what = (f"could show |{self.label}| <= {fmt.number(self.mde, self.unit, signed=False)}" if self.mde > 0
+                    else f"cannot show equivalence with {self.n} seeds, even at {self.label} 0")
+        else:
+            what = f"could detect {'<=' if kind == 'decreasing' else '>='} {fmt.number(self.mde, self.unit)}"
+        text = f"; {what} (80% power)"
+        if self.seeds_needed is not None:
+            from instincts.effects import SEEDS_CAP
+
+            many = f">= {SEEDS_CAP}" if self.seeds_needed >= SEEDS_CAP else f"~{self.seeds_needed}"
+            text += f", {many} seeds to decide"
+        return text
 
     def __str__(self) -> str:
         return f"{self.outcome.value} — {self.line()}"
@@ -121,5 +176,6 @@ class Verdict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(outcome=self.outcome.value, expectation=self.expected, expect=self.expectation.to_dict(),
                     labels=list(self.labels), ci=list(self.ci), line=self.line(), seeds_used=self.n,
-                    seeds_max=self.seeds_max or self.n)
+                    seeds_max=self.seeds_max or self.n, p_improve_ci=list(self.p_improve_ci),
+                    refute_level=self.refute_level)
         return finite_or_none(data)

@@ -8,7 +8,12 @@ outcome with what the test promises:
 * at the boundary null (true difference = min_effect, -margin, ±margin; zero slope) the rate of
   SUPPORTED is alpha: ``alpha`` must lie in the 99.9% Clopper-Pearson CI of the observed rate
   (``scipy.stats.binomtest(k, N).proportion_ci``). At the same point the opposite claim is at its
-  boundary too, so the rate of REFUTED must also be alpha;
+  boundary too, so the rate of REFUTED must also be alpha; for Equivalent and Predicts, which
+  refute by two one-sided tests at alpha / 2 each, it is alpha / 2 there (the far side is 8 SE
+  away), and at most alpha over the whole grid of margin / SE in {0, 0.2, 0.5, 1, 4} and true
+  means 0, ±margin (``test_equivalence_refutes_at_alpha_over_the_grid``, N = 20,000 per cell
+  fast, 200,000 slow, by a vectorised twin of the rule checked against ``judge``);
+* judged with two levels (``alpha_refute``), SUPPORTED errs at alpha and REFUTED at alpha_refute;
 * under a planted effect the power (rate of SUPPORTED) must be significantly above a stated floor
   and match the textbook power of the test (noncentral t; numerical integration for TOST),
   and the rate of a false REFUTED must stay below alpha;
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from scipy import integrate
+from scipy import integrate, special
 from scipy import stats as sps
 
 from instincts.expect import Decreasing, Equivalent, Exact, Expectation, Increasing, NonInferior, Predicts, Superior
@@ -164,6 +169,7 @@ class Null:
     where: str  # the boundary, in words
     simulate: Callable[[np.random.Generator, int, str], np.ndarray]
     sides: tuple[tuple[str, str], ...] = ()  # sub-rates to report: (label, "first" or "second" half)
+    refute_share: float = 1.0  # REFUTED's rate at the boundary, as a share of alpha (Equivalent: 1/2)
 
 
 def _equivalent_boundary(rng: np.random.Generator, n: int, dist: str) -> np.ndarray:
@@ -180,10 +186,10 @@ NULLS = {
                         "true diff = -1pp", lambda rng, n, dist: paired_differences(rng, n, -MARGIN, dist)),
     "equivalent": Null("Equivalent(margin=1pp)", Equivalent(margin=MARGIN, alpha=ALPHA),
                        "true diff = ±1pp", _equivalent_boundary,
-                       sides=(("+margin half", "first"), ("-margin half", "second"))),
+                       sides=(("+margin half", "first"), ("-margin half", "second")), refute_share=0.5),
     "predicts": Null("Predicts(tol=1pp)", Predicts(tol=MARGIN, alpha=ALPHA),
                      "prediction error = ±1pp", _equivalent_boundary,
-                     sides=(("+tol half", "first"), ("-tol half", "second"))),
+                     sides=(("+tol half", "first"), ("-tol half", "second")), refute_share=0.5),
     "increasing": Null("Increasing()", Increasing(alpha=ALPHA), "zero slope",
                        lambda rng, n, dist: trend_matrices(rng, n, 0.0, dist)),
     "decreasing": Null("Decreasing()", Decreasing(alpha=ALPHA), "zero slope",
@@ -204,6 +210,19 @@ def sub_rates(null: Null, outcomes: list[Outcome]) -> list[tuple[str, list[Outco
     return [(label, parts[rows]) for label, rows in null.sides]
 
 
+def scaled(expected: dict, share: float) -> dict:
+    """The expected rate (target or band) times ``share``: REFUTED's for Equivalent and Predicts."""
+    if share == 1.0:
+        return expected
+    out = dict(expected)
+    if out.get("target") is not None:
+        out["target"] = out["target"] * share
+    if out.get("band") is not None:
+        out["band"] = (out["band"][0] * share, out["band"][1] * share)
+        out["band_name"] = f"{out.get('band_name', '')} x {share:g}"
+    return out
+
+
 def null_rates(null: Null, outcomes: list[Outcome], dist: str, **expected) -> list[Rate]:
     """SUPPORTED and REFUTED rates, overall and per reported half, each with what it must match."""
     label = f"{null.name} boundary null ({null.where}, {dist}"
@@ -212,7 +231,8 @@ def null_rates(null: Null, outcomes: list[Outcome], dist: str, **expected) -> li
     rates = []
     for name, part in parts:
         counts = Counter(part)
-        rates += [Rate(name, what.value, counts[what], len(part), **expected) for what in (SUPPORTED, REFUTED)]
+        rates += [Rate(name, SUPPORTED.value, counts[SUPPORTED], len(part), **expected),
+                  Rate(name, REFUTED.value, counts[REFUTED], len(part), **scaled(expected, null.refute_share))]
     return rates
 
 
@@ -234,6 +254,116 @@ def test_alpha_split_gives_alpha_over_k(calibration_log):
     label = f"NonInferior(margin=1pp) boundary null, alpha split over k={k} (judged at {split:.2%})"
     check_rates(calibration_log, [Rate(label, what.value, counts[what], N_FAST, target=split)
                                   for what in (SUPPORTED, REFUTED)])
+
+
+@pytest.mark.parametrize("kind,alpha_refute", [("superior", 0.01), ("noninferior", 0.001), ("increasing", 0.01)])
+def test_two_levels_supported_at_alpha_refuted_at_alpha_refute(kind, alpha_refute, calibration_log):
+    """judge(sample, alpha, alpha_refute=...): at the boundary SUPPORTED errs at alpha, REFUTED at alpha_refute."""
+    null = NULLS[kind]
+    rng = np.random.default_rng([SEEDS[kind], 77])
+    samples = null.simulate(rng, N_FAST, "normal")
+    counts = Counter(null.expect.judge(x, alpha=ALPHA, alpha_refute=alpha_refute).outcome for x in samples)
+    label = f"{null.name} boundary null, alpha {ALPHA:.0%} and alpha_refute {alpha_refute:g}"
+    check_rates(calibration_log, [Rate(label, SUPPORTED.value, counts[SUPPORTED], N_FAST, target=ALPHA),
+                                  Rate(label, REFUTED.value, counts[REFUTED], N_FAST, target=alpha_refute)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Equivalent and Predicts refute at alpha (issue 12, item 2), over a grid of margin / SE
+
+
+GRID_RATIOS = (0.0, 0.2, 0.5, 1.0, 4.0)  # margin / SE; 0 stands for a margin of 1e-9 SE
+GRID_MEANS = ("0", "+margin", "-margin")
+N_GRID = 20_000
+N_GRID_SLOW = 200_000
+
+
+def equivalence_outcomes(x: np.ndarray, margin: float, alpha: float,
+                         alpha_refute: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised twin of Equivalent's rule over rows: (SUPPORTED, REFUTED) flags.
+
+    SUPPORTED: TOST at alpha. REFUTED: one of the two one-sided tests of |mean| >= margin rejects
+    at alpha_refute / 2 (Bonferroni-adjusted p = 2 min(p_above, p_below) < alpha_refute).
+    """
+    ar = alpha if alpha_refute is None else alpha_refute
+    n = x.shape[1]
+    mean, se = x.mean(axis=1), np.sqrt(x.var(axis=1, ddof=1) / n)
+    df = n - 1
+    p_low, p_high = special.stdtr(df, -(mean + margin) / se), special.stdtr(df, (mean - margin) / se)
+    p_above, p_below = special.stdtr(df, -(mean - margin) / se), special.stdtr(df, (mean + margin) / se)
+    supported = np.maximum(p_low, p_high) < alpha
+    refuted = ~supported & (np.minimum(1.0, 2.0 * np.minimum(p_above, p_below)) < ar)
+    return supported, refuted
+
+
+def test_the_vectorised_twin_agrees_with_judge():
+    """The grid simulates the rule with ``equivalence_outcomes``: it must be the rule ``judge`` applies."""
+    rng = np.random.default_rng(5150)
+    checked = Counter()
+    for _ in range(300):
+        n = int(rng.integers(3, 30))
+        sd = float(rng.uniform(0.001, 0.03))
+        margin = float(sd / math.sqrt(n) * rng.choice([1e-9, 0.2, 0.5, 1.0, 2.0, 4.0]))
+        x = rng.normal(margin * rng.uniform(-3, 3), sd, n)
+        alpha = float(rng.choice([0.05, 0.025, 0.01]))
+        alpha_refute = float(rng.choice([alpha, alpha / 10]))
+        sup, ref = equivalence_outcomes(x[None, :], margin, alpha, alpha_refute)
+        twin = SUPPORTED if sup[0] else REFUTED if ref[0] else Outcome.INCONCLUSIVE
+        for expect in (Equivalent(margin=margin), Predicts(tol=margin)):
+            v = expect.judge(x, alpha=alpha, alpha_refute=alpha_refute)
+            edge = [p for p in (v.pvalue, v.pvalues["outside_margin"]) if abs(p - alpha) < 1e-9 or
+                    abs(p - alpha_refute) < 1e-9]
+            if not edge:
+                assert v.outcome is twin, (expect, x, alpha, alpha_refute)
+                checked[twin] += 1
+    assert set(checked) == set(Outcome)  # the sample reached every outcome
+
+
+def refuted_theory(mean: float, margin: float, se: float, n: int, alpha: float) -> float:
+    """P(REFUTED) for normal differences: two disjoint one-sided t rejections at alpha / 2 (noncentral t)."""
+    df, crit = n - 1, sps.t.isf(alpha / 2.0, n - 1)
+    return float(sps.nct.sf(crit, df, (mean - margin) / se) + sps.nct.cdf(-crit, df, (mean + margin) / se))
+
+
+def grid_rates(n_sim: int, seed: int) -> list[tuple[str, int, int, float, str]]:
+    """(label, k, N, theory, what) for every cell of the grid: REFUTED everywhere, SUPPORTED at ±margin."""
+    se = SD / math.sqrt(N_SEEDS)
+    rows = []
+    for i, ratio in enumerate(GRID_RATIOS):
+        margin = se * (ratio if ratio > 0 else 1e-9)
+        for j, where in enumerate(GRID_MEANS):
+            mean = {"0": 0.0, "+margin": margin, "-margin": -margin}[where]
+            rng = np.random.default_rng([seed, i, j])
+            k_sup = k_ref = 0
+            for start in range(0, n_sim, 50_000):
+                x = rng.normal(mean, SD, (min(50_000, n_sim - start), N_SEEDS))
+                sup, ref = equivalence_outcomes(x, margin, ALPHA)
+                k_sup, k_ref = k_sup + int(sup.sum()), k_ref + int(ref.sum())
+            label = f"Equivalent/Predicts, margin/SE={ratio:g}, true mean {where}, n={N_SEEDS}"
+            rows.append((label, k_ref, n_sim, refuted_theory(mean, margin, se, N_SEEDS, ALPHA), REFUTED.value))
+            if where != "0":  # the boundary of the SUPPORTED null: TOST errs at most alpha
+                rows.append((label, k_sup, n_sim, tost_power(mean, SD, N_SEEDS, margin, ALPHA), SUPPORTED.value))
+    return rows
+
+
+def check_grid(log: Callable[[str], None], rows: list[tuple[str, int, int, float, str]]) -> None:
+    """Each false-verdict rate: not significantly above alpha, and equal (within its CI) to the theory."""
+    off = []
+    for label, k, n, theory, what in rows:
+        line, lo, hi = rate_line(label, f"false {what}", k, n, f"theory {theory:.2%}; must be <= alpha {ALPHA:.0%}")
+        log(line)
+        if not (lo <= ALPHA and theory <= ALPHA + 1e-12 and lo <= theory <= hi):
+            off.append(line)
+    assert not off, "rates off:\n" + "\n".join(off)
+
+
+def test_equivalence_refutes_at_alpha_over_the_grid(calibration_log):
+    check_grid(calibration_log, grid_rates(N_GRID, seed=6000))
+
+
+@pytest.mark.slow
+def test_equivalence_refutes_at_alpha_over_the_grid_slow(calibration_log):
+    check_grid(calibration_log, grid_rates(N_GRID_SLOW, seed=6001))
 
 
 # ---------------------------------------------------------------------------------------------

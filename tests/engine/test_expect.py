@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats as sps
 
-from instincts.expect import Decreasing, Equivalent, Exact, Increasing, NonInferior, Superior
+from instincts.expect import Decreasing, Equivalent, Exact, Increasing, NonInferior, Predicts, Superior
 from instincts.verdict import INCONCLUSIVE, REFUTED, SUPPORTED, Outcome, Verdict
 
 ALPHA = 0.05
@@ -59,7 +59,7 @@ def test_the_sentence_names_the_arms_and_the_expectation_stays_an_object():
     assert v.expectation == NonInferior(margin=0.02) and v.expected == "b=16 non-inferior to b=512 within 2.0pp"
     data = v.to_dict()
     assert data["expectation"] == v.expected and data["labels"] == ["b=16", "b=512"]
-    assert data["expect"] == {"kind": "noninferior", "margin": 0.02, "alpha": 0.05}
+    assert data["expect"] == {"kind": "noninferior", "margin": 0.02, "alpha": 0.05, "test": "t"}
     assert Equivalent(margin=0.01).judge(sample(), unit="pp").expected == "equivalent within ±1.0pp"
 
 
@@ -74,7 +74,8 @@ def test_a_false_truth_test_is_remembered():
 def test_line_of_a_judged_sample_reads_like_the_design():
     v = Equivalent(margin=0.01).judge(sample(), unit="pp")
     pattern = (r"equivalent within ±1\.0pp: diff [+-]\d+\.\dpp, 90% CI \[[+-]\d+\.\d, [+-]\d+\.\d\], "
-               r"n=16, p(=[0-9.e-]+|<1e-4)")
+               r"n=16, p(=[0-9.e-]+|<1e-4); sd \d+\.\dpp, d_z -?\d+\.\d\d, P\(A>B\) [0-9.]+ \[[0-9.]+, [0-9.]+\]"
+               r"(; could show \|diff\| <= \d+\.\dpp \(80% power\), ~\d+ seeds to decide)?")
     assert re.fullmatch(pattern, v.line()), v.line()
 
 
@@ -116,45 +117,65 @@ def test_to_dict_is_json_with_null_for_nan():
 
 
 # ---------------------------------------------------------------------------------------------
-# zero variance: the effect is known exactly
+# zero spread: a tie on every seed is not certainty (issue 12, item 3): INCONCLUSIVE, with the reason
+# (these tests said SUPPORTED/REFUTED by the exact value before; the issue changes that)
+
+ZERO_SPREAD = "zero spread: every seed gave the same"
 
 
-def test_identical_arms_are_equivalent_and_not_superior():
+def assert_zero_spread(v: Verdict, mean: float) -> None:
+    assert v.outcome is INCONCLUSIVE and v.reason.startswith(ZERO_SPREAD), v
+    assert v.ci == (pytest.approx(mean), pytest.approx(mean))
+    assert all(math.isnan(p) for p in v.pvalues.values()) and math.isnan(v.pvalue)
+    assert v.sd == 0.0 and math.isnan(v.d_z) and v.mde is None and v.seeds_needed is None
+    assert v.reason in v.line() and "p=" not in v.line()
+    assert json.loads(json.dumps(v.to_dict(), allow_nan=False))["reason"] == v.reason
+
+
+def test_identical_arms_are_inconclusive_with_the_reason():
     a = np.linspace(0.90, 0.95, 16)
     d = a - a.copy()
-    eq = Equivalent(margin=0.01).judge(d)
-    assert eq.outcome is SUPPORTED and eq.ci == (0.0, 0.0) and eq.pvalue == 0.0
-    sup = Superior(min_effect=0.0).judge(d)
-    assert sup.outcome is REFUTED and sup.pvalue == 1.0
-    assert NonInferior(margin=0.01).judge(d).outcome is SUPPORTED
+    for expect in (Equivalent(margin=0.01), Superior(min_effect=0.0), NonInferior(margin=0.01),
+                   Predicts(tol=0.01), Superior(test="bootstrap-t")):
+        v = expect.judge(d, unit="pp")
+        assert_zero_spread(v, 0.0)
+    v = Superior().judge(d, unit="pp")
+    assert v.reason == ("zero spread: every seed gave the same difference (+0.0pp); "
+                        "a t test has no variance to judge")
+    assert v.p_improve == 0.5  # every seed a tie: each counts half
 
 
-def test_constant_difference_is_judged_by_its_value():
+def test_constant_difference_is_inconclusive_whatever_its_value():
     d = np.full(16, 0.02)
-    assert Equivalent(margin=0.01).judge(d).outcome is REFUTED
-    assert Equivalent(margin=0.03).judge(d).outcome is SUPPORTED
-    assert Superior(min_effect=0.01).judge(d).outcome is SUPPORTED
-    assert Superior(min_effect=0.02).judge(d).outcome is REFUTED  # not *more* than min_effect
-    assert NonInferior(margin=0.01).judge(-d).outcome is REFUTED
-    assert Equivalent(margin=0.02).judge(d).outcome is REFUTED  # the margin itself is outside
+    for expect in (Equivalent(margin=0.01), Equivalent(margin=0.03), Superior(min_effect=0.01),
+                   Superior(min_effect=0.02), NonInferior(margin=0.01)):
+        assert_zero_spread(expect.judge(d), 0.02)
+    assert_zero_spread(NonInferior(margin=0.01).judge(-d), -0.02)
+    assert Superior().judge(d).p_improve == 1.0 and Superior().judge(-d).p_improve == 0.0
 
 
-def test_float_rounding_of_equal_metrics_counts_as_zero_variance():
+def test_float_rounding_of_equal_metrics_counts_as_zero_spread():
     rng = np.random.default_rng(1)
     a, b, c = rng.uniform(0.2, 0.4, (3, 16))
     d = ((a + b) + c) - (a + (b + c))  # the same accuracy computed two ways
     assert np.any(d != 0)
     v = Equivalent(margin=1e-6).judge(d)
-    assert v.outcome is SUPPORTED and v.ci[0] == v.ci[1]
+    assert v.outcome is INCONCLUSIVE and v.ci[0] == v.ci[1] and v.reason.startswith(ZERO_SPREAD)
 
 
-def test_exact_trends():
+def test_exact_trends_are_inconclusive():
     perfect = np.tile(np.arange(5) * 0.01, (16, 1)) + np.linspace(0, 1, 16)[:, None]  # same slope every seed
-    assert Increasing().judge(perfect).outcome is SUPPORTED
-    assert Decreasing().judge(perfect).outcome is REFUTED
+    for expect in (Increasing(), Decreasing()):
+        v = expect.judge(perfect)
+        assert v.outcome is INCONCLUSIVE and "same slope (+0.010)" in v.reason
     flat = np.full((16, 5), 0.7)
     v = Increasing().judge(flat)
-    assert v.outcome is REFUTED and math.isnan(v.pvalues["page_L"])
+    assert v.outcome is INCONCLUSIVE and math.isnan(v.pvalues["page_L"])
+
+
+def test_exact_keeps_its_exact_semantics():
+    assert Exact(tol=0.0).judge(np.zeros(16)).outcome is SUPPORTED
+    assert Exact(tol=0.01).judge(np.full(16, 0.02)).outcome is REFUTED
 
 
 def test_two_level_trend_is_a_paired_comparison():
@@ -218,10 +239,14 @@ def test_alpha_in_constructor_equals_alpha_in_judge():
 
 
 def ci_verdict_agree(expect, v: Verdict, band: tuple[float, float]) -> None:
+    """SUPPORTED iff the (1 - 2 alpha) CI lies inside the band; REFUTED iff the refuting CI lies outside
+    it: the same CI for one-sided claims, the (1 - alpha) CI ``details["refute_ci"]`` for Equivalent,
+    whose two refuting sides are judged at alpha / 2 each (issue 12, item 2)."""
     lo, hi = v.ci
     b_lo, b_hi = band
     inside = b_lo < lo and hi < b_hi
-    outside = hi < b_lo or lo > b_hi
+    r_lo, r_hi = v.details.get("refute_ci", v.ci)
+    outside = r_hi < b_lo or r_lo > b_hi
     assert (v.outcome is SUPPORTED) == inside, (expect, v)
     assert (v.outcome is REFUTED) == outside, (expect, v)
 
@@ -234,7 +259,8 @@ CASES = [
 
 
 def near_band(v: Verdict, band: tuple[float, float], scale: float) -> bool:
-    return any(abs(c - b) < 1e-9 * scale for c in v.ci for b in band if math.isfinite(b))
+    ends = [*v.ci, *v.details.get("refute_ci", ())]
+    return any(abs(c - b) < 1e-9 * scale for c in ends for b in band if math.isfinite(b))
 
 
 @pytest.mark.parametrize("expect,band", CASES, ids=lambda x: getattr(x, "kind", ""))
