@@ -67,7 +67,8 @@ def test_batchnorm_folds_into_conv(experiment, channels, kernel):
               "layers) and width (32, 128). Three nets, the same recipe (Adam, lr 1e-3, batch 32, the budget's "
               "epochs), paired by seed (init seed, data order): the deep linear net, logistic regression "
               "(one Linear layer), and the same net with ReLUs. Deep linear vs logistic: Equivalent, margin 2pp "
-              "(TOST); ReLU vs deep linear: Superior.")
+              "(TOST); ReLU vs deep linear: Superior.",
+       comparisons=2)
 @given(depth=st.sampled_from([2, 3, 4]), width=st.sampled_from([32, 128]))
 def test_deep_linear_net_scores_like_logistic_regression(experiment, depth, width):
     config = {"depth": depth, "width": width}

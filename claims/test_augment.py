@@ -45,7 +45,8 @@ def composition_against_each_op(experiment, pair: tuple[str, str], metric: str, 
 @claim("RC-12", "A random composition of two augmentations is non-inferior (within 1pp) to each of the two alone on "
        "clean test data",
        section=SECTION, question=RC12_QUESTION, anchors=RC12_ANCHORS,
-       method=RC12_METHOD + " Here: clean test accuracy, one-sided paired t test against a 1pp margin.")
+       method=RC12_METHOD + " Here: clean test accuracy, one-sided paired t test against a 1pp margin.",
+       comparisons=2)  # the composition against each of its two ops
 @given(pair=st.sampled_from(OP_PAIRS))
 def test_composed_augmentations_non_inferior_on_clean_data(experiment, pair):
     for verdict in composition_against_each_op(experiment, pair, "clean_accuracy", NonInferior(margin=CLEAN_MARGIN)):
@@ -54,7 +55,8 @@ def test_composed_augmentations_non_inferior_on_clean_data(experiment, pair):
 
 @claim("RC-12", "A random composition of two augmentations beats each of the two alone on corrupted test data",
        section=SECTION, question=RC12_QUESTION, anchors=RC12_ANCHORS,
-       method=RC12_METHOD + " Here: mean accuracy over the three corrupted test sets, one-sided paired t test.")
+       method=RC12_METHOD + " Here: mean accuracy over the three corrupted test sets, one-sided paired t test.",
+       comparisons=2)
 @given(pair=st.sampled_from(OP_PAIRS))
 def test_composed_augmentations_superior_on_corrupted_data(experiment, pair):
     images, labels = corruption_samples(8)

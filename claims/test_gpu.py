@@ -60,7 +60,7 @@ GPU2 = dict(section=SECTION, question="One good GPU or several weak ones?", anch
               "parameters, 2.7 MFLOPs per 32x32 image) vs dense net (4.2M parameters); per repetition each model "
               "in each setup for 2 warm-up and 6 timed steps, the order reversing every repetition; efficiency = "
               "samples/s of 2 processes / samples/s of 1 process; one-sided t of 1 - efficiency against 0 per "
-              "model (a constant arm), and one-sided paired t of conv - dense efficiency", **GPU2)
+              "model (a constant arm), and one-sided paired t of conv - dense efficiency", comparisons=3, **GPU2)
 def test_data_parallel_on_cpu_processes(experiment):
     assert all(verdicts := judge_scaling(experiment, "cpu", 2)), verdicts
 

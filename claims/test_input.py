@@ -66,7 +66,7 @@ def test_resolution_has_diminishing_returns(experiment):
        **IN1, method=f"{MODEL}; {DATA}. Cost = process CPU time per training epoch of the accuracy trainings "
                      "(one torch thread per worker under -n; contention from other processes does not count). "
                      "Trend test over 8, 16, 32 px; the exponent b = log(t32/t16)/log(4) per seed, judged by TOST "
-                     "against 1 ± 0.25 (4x pixels costing 2.8x to 5.7x).")
+                     "against 1 ± 0.25 (4x pixels costing 2.8x to 5.7x).", comparisons=2)
 def test_cost_grows_with_pixel_count(experiment):
     trend = experiment.trend(BY_RESOLUTION, metric="cpu_seconds_per_epoch", expect=Increasing(), unit="s")
     law = experiment.predicts(CostExponent(BY_RESOLUTION[16], BY_RESOLUTION[32]), observed="exponent",

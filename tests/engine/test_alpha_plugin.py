@@ -31,7 +31,6 @@ STRATEGIES = {
 
 CLAIMS = '''
 import numpy as np
-import pytest
 from hypothesis import given, strategies as st
 from instincts import Superior, claim
 
@@ -40,15 +39,22 @@ def noise(*key):
     return float(np.random.default_rng(list(key)).normal())
 
 
-@claim("NULL", "i.i.d. arms: A superior to B", comparisons={comparisons})
-@pytest.mark.parametrize("k", range({n}))
-@given({strategy})
-def test_null(experiment, k, **config):
-    tag = abs(hash(tuple(sorted(config.items())))) % 2**31
-    verdicts = [experiment.compare(lambda s, j=j: noise(k, tag, j, 0, s), lambda s, j=j: noise(k, tag, j, 1, s),
-                                   metric="value", expect=Superior(), config={{**config, "j": j}})
-                for j in range({comparisons})]
-    assert all(verdicts)
+def null_claim(k):
+    @claim("NULL", "i.i.d. arms: A superior to B", comparisons={comparisons})
+    @given({strategy})
+    def test(experiment, **config):
+        tag = abs(hash(tuple(sorted(config.items())))) % 2**31
+        verdicts = [experiment.compare(lambda s, j=j: noise(k, tag, j, 0, s), lambda s, j=j: noise(k, tag, j, 1, s),
+                                       metric="value", expect=Superior(), config={{**config, "j": j}})
+                    for j in range({comparisons})]
+        assert all(verdicts)
+    return test
+
+
+# one function per claim, not @pytest.mark.parametrize: hypothesis's pytest plugin wraps a
+# parametrized test's settings once per item, and ~950 items exceed the recursion limit
+for k in range({n}):
+    globals()[f"test_null_{{k}}"] = null_claim(k)
 '''
 
 
@@ -68,14 +74,14 @@ def run_null_claims(pytester: pytest.Pytester, strategy: str, comparisons: int, 
     return claims
 
 
-def check_null_claims(claims: list[dict], comparisons: int, log) -> None:
+def check_null_claims(claims: list[dict], strategy: str, comparisons: int, log) -> None:
     n = len(claims)
     refuted = sum(c["verdict"] == "REFUTED" for c in claims)
     ran = [c["comparisons"] for c in claims]
     planned = {c["comparisons_planned"] for c in claims}
     spent = max(c["alpha_spent"] for c in claims)
     low = sps.binomtest(refuted, n).proportion_ci(0.999).low
-    log(f"{n} null claims, {comparisons} comparison(s)/example: REFUTED {refuted}/{n} = {refuted / n:.2%} "
+    log(f"{n} null claims ({strategy}), {comparisons} comparison(s)/example: REFUTED {refuted}/{n} = {refuted / n:.2%} "
         f"(99.9% CI from {low:.2%}), comparisons/claim mean {sum(ran) / n:.2f} max {max(ran)} planned "
         f"{planned}, largest alpha spent {spent:.4f}")
     assert planned == {6 * comparisons}
@@ -88,7 +94,7 @@ def check_null_claims(claims: list[dict], comparisons: int, log) -> None:
 @pytest.mark.parametrize("comparisons", [1, 2])
 def test_null_claims_refute_at_most_alpha(pytester, strategy, comparisons, calibration_log):
     claims = run_null_claims(pytester, strategy, comparisons, n=50)
-    check_null_claims(claims, comparisons, calibration_log)
+    check_null_claims(claims, strategy, comparisons, calibration_log)
 
 
 @pytest.mark.slow
@@ -96,7 +102,7 @@ def test_null_claims_refute_at_most_alpha(pytester, strategy, comparisons, calib
 @pytest.mark.parametrize("comparisons", [1, 2])
 def test_null_claims_refute_at_most_alpha_slow(pytester, strategy, comparisons, calibration_log):
     claims = run_null_claims(pytester, strategy, comparisons, n=1000)
-    check_null_claims(claims, comparisons, calibration_log)
+    check_null_claims(claims, strategy, comparisons, calibration_log)
 
 
 def test_bs1_strategy_is_the_claims():
