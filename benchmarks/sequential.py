@@ -15,8 +15,7 @@ Every design is judged at the same one-sided alpha, so the null row shows equal 
 power column shows what the looks cost at the last look (O'Brien-Fleming keeps that small).
 
 ``run_paths`` is the engine's decision rule, vectorised over simulated experiments (numpy instead
-of one ``judge`` per look); ``tests/test_sequential.py`` checks that it reaches exactly the
-engine's verdicts and seed counts, and reuses it for the calibration simulations.
+of one ``judge`` per look), with the design's corrected levels for each side.
 
     python -m benchmarks sequential [--sims 20000] [--seeds 24] [--alpha 0.05]
 """
@@ -55,26 +54,28 @@ def pvalues(expect: Expectation, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         return above(-expect.margin), below(-expect.margin)
     if isinstance(expect, Equivalent):
         m = expect.margin
-        return np.maximum(above(-m), below(m)), np.minimum(above(m), below(-m))
+        return np.maximum(above(-m), below(m)), np.minimum(1.0, 2.0 * np.minimum(above(m), below(-m)))  # Bonferroni
     raise TypeError(f"expect={expect!r} is not simulated here: use Superior, NonInferior or Equivalent")
 
 
 def run_paths(looks: Sequence[int], levels: Sequence[float], diffs: np.ndarray,
-              expect: Expectation) -> tuple[np.ndarray, np.ndarray]:
+              expect: Expectation, refute_levels: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Outcome (+1 SUPPORTED, -1 REFUTED, 0 INCONCLUSIVE) and seeds used, per simulated experiment.
 
     ``diffs`` is experiments x max seeds; look k judges the first looks[k] seeds at one-sided
-    level levels[k], SUPPORTED first, as ``run_looks`` does with ``expect.judge``.
+    level levels[k] for SUPPORTED (first) and refute_levels[k] (default: the same) for REFUTED, as
+    ``run_looks`` does with ``expect.judge``.
     """
-    if len(looks) != len(levels) or diffs.shape[1] < looks[-1]:
+    refute_levels = levels if refute_levels is None else refute_levels
+    if len(looks) != len(levels) or len(looks) != len(refute_levels) or diffs.shape[1] < looks[-1]:
         raise ValueError(f"looks={tuple(looks)} and levels={tuple(levels)} do not fit {diffs.shape[1]} seeds")
     outcome = np.zeros(diffs.shape[0], dtype=int)
     used = np.full(diffs.shape[0], looks[-1])
     running = np.ones(diffs.shape[0], dtype=bool)
-    for n, level in zip(looks, levels):
+    for n, level, level_refute in zip(looks, levels, refute_levels):
         p_claim, p_opposite = pvalues(expect, diffs[running, :n])
         idx = np.flatnonzero(running)
-        supported, refuted = p_claim < level, (p_claim >= level) & (p_opposite < level)
+        supported, refuted = p_claim < level, (p_claim >= level) & (p_opposite < level_refute)
         outcome[idx[supported]], outcome[idx[refuted]] = SUPPORTED, REFUTED
         used[idx[supported | refuted]] = n
         running[idx[supported | refuted]] = False
@@ -102,7 +103,7 @@ def table(sims: int, seeds: int, alpha: float, rng_seed: int = 2026) -> list[dic
     for i, sc in enumerate(scenarios(alpha)):
         diffs = np.random.default_rng([rng_seed, i]).normal(sc.effect, 1.0, (sims, seeds))  # shared by designs
         for name, design in designs:
-            outcome, used = run_paths(design.looks, design.nominal_levels, diffs, sc.expect)
+            outcome, used = run_paths(design.looks, design.nominal_levels, diffs, sc.expect, design.refute_levels)
             rows.append({"scenario": sc.name, "effect_sd": sc.effect, "design": name, "looks": design.looks,
                          "supported": float(np.mean(outcome == SUPPORTED)),
                          "refuted": float(np.mean(outcome == REFUTED)),
