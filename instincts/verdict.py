@@ -130,8 +130,18 @@ class Verdict:
         head = f"{self.expected}: {self.label} {fmt.number(self.effect, self.unit)}"
         if self.reason:
             return f"{head}, {self._sample_size()}; {self.reason}"
-        return (f"{head}, {fmt.percent(self.confidence_level)} CI {fmt.interval(*self.ci, self.unit)}, "
-                f"{self._sample_size()}, {fmt.pvalue(self.pvalue)}{self._how_big()}{self._could_detect()}")
+        ci = "repeated CI" if self.looks > 1 else "CI"  # after looks: the CI at the stopping look's level
+        return (f"{head}, {fmt.percent(self.confidence_level)} {ci} {fmt.interval(*self.ci, self.unit)}, "
+                f"{self._sample_size()}, {fmt.pvalue(self.pvalue)}{self._early_stop()}{self._how_big()}"
+                f"{self._could_detect()}")
+
+    def _early_stop(self) -> str:
+        """" (adjusted +1.2pp, stage-wise p=0.003)" after a stop before the last look, else ""."""
+        seq = self.details.get("sequential") or {}
+        if self.look >= self.looks or seq.get("adjusted_effect") is None:
+            return ""
+        return (f" (adjusted {fmt.number(seq['adjusted_effect'], self.unit)}, stage-wise "
+                f"{fmt.pvalue(seq['stagewise_p'])})" if seq.get("stagewise_p") is not None else "")
 
     def _how_big(self) -> str:
         """"; sd 1.1pp, d_z 0.91, P(A>B) 0.81 [0.6, 0.93]", or "" for a verdict made without them."""
