@@ -144,17 +144,16 @@ class Experiment:
         return _pick(results, metric, seeds, name)
 
     # -- judging ---------------------------------------------------------------------------
-    def design(self, expect: Expectation, n: int, looks: int | None = None,
-               alpha_refute: float | None = None) -> Design:
+    def design(self, expect: Expectation, n: int, looks: int | None = None) -> Design:
         """The group-sequential plan for ``n`` seeds: ``looks`` (default: the budget's) equal looks.
 
         The budget's looks shrink when ``n`` is too small for them; an explicit ``looks=`` that
-        does not fit is an error. The supporting side spends the expectation's alpha, the refuting
-        side ``alpha_refute`` (the comparison's share, ``instincts.alpha``).
+        does not fit is an error. Both sides spend the expectation's alpha until ``_judged`` sets
+        the refuting side's share (``instincts.alpha``).
         """
         if looks is None:
             looks = max_looks(n, self.budget.looks)
-        return Design.equally_spaced(n, looks, expect.alpha, alpha_refute)
+        return Design.equally_spaced(n, looks, expect.alpha)
 
     def _judged(self, kind: str, metric: str, expect: Expectation, seeds: list[int], arms: list[dict[str, Any]],
                 config: Mapping[str, Any] | None, looks: int | None, collect: Callable[[Sequence[int]], np.ndarray],
@@ -171,10 +170,10 @@ class Experiment:
             from hypothesis import reject
 
             reject()
-        first_n = self.design(expect, len(seeds), looks).looks[0]
-        first = np.asarray(collect(seeds[:first_n]), dtype=float)
+        design = self.design(expect, len(seeds), looks)
+        first = np.asarray(collect(seeds[:design.looks[0]]), dtype=float)
         share = self.ledger.share(signature, (signature, first.tobytes()))
-        design = self.design(expect, len(seeds), looks, alpha_refute=share.weight * expect.alpha)
+        design = replace(design, alpha_refute=share.weight * expect.alpha)
         pending = [first]  # run_looks asks for the first look's seeds first: they are in hand
 
         def resume(new: Sequence[int]) -> np.ndarray:

@@ -20,25 +20,20 @@ Exact parts (no sampling noise) take no part.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 
-from instincts.results import RAN, ClaimResult
+from instincts.results import RAN, ClaimResult, finite_number
 
 LEVEL = 0.05  # the q-value the summary counts discoveries at
-
-
-def _finite(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def claim_pvalues(claim: ClaimResult) -> tuple[float | None, float | None]:
     """(p_refute, p_support) of a claim from its parts; None where no part has a statistical test."""
     refute, support = [], []
     for part in claim.parts or ():
-        alpha, alpha_refute = _finite(part.alpha), _finite(part.alpha_refute)
-        p_sup, p_ref = _finite(part.pvalue), _finite(part.pvalue_refute)
+        alpha, alpha_refute = finite_number(part.alpha), finite_number(part.alpha_refute)
+        p_sup, p_ref = finite_number(part.pvalue), finite_number(part.pvalue_refute)
         if not alpha:  # an exact part, or one written before alphas were recorded
             continue
         if p_sup is not None:

@@ -114,6 +114,7 @@ import numpy as np
 from instincts import fmt, results
 from instincts.errors import ClaimsFileError, InvalidArgument
 from instincts.results import RAN, ClaimResult, ClaimsFile, Part
+from instincts.results import finite_number as _number
 
 # Most severe first: the order of the table.
 STATUSES = ("regressed", "missing", "warning", "improved", "changed", "new", "skipped", "unchanged")
@@ -263,11 +264,6 @@ class GateResult:
 
 # ---------------------------------------------------------------------------------------------
 # Flip evidence
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value) else None
 
 
 def _kind(part: Part) -> str:

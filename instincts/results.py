@@ -44,6 +44,13 @@ def _spec(kind: str, default: Any = None, *, required: Sequence[str] = (), nulla
     return field(default=default, metadata=meta)
 
 
+def finite_number(value: Any) -> float | None:
+    """A finite number (not a bool) as a float, else None: how a claims.json field is read as a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def finite_or_none(value: Any) -> Any:
     """JSON has no NaN or infinity: such numbers become null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -155,9 +162,9 @@ class Part:
         if self.kind in ("compare", "predicts") and matrix.shape[1] == 2:
             return matrix[:, 0] - matrix[:, 1]
         if self.kind == "trend" and matrix.shape[1] >= 2:
-            x = np.arange(matrix.shape[1], dtype=float)
-            x -= x.mean()
-            return (matrix - matrix.mean(axis=1, keepdims=True)) @ x / float(x @ x)
+            from instincts.stats import slopes
+
+            return slopes(matrix, np.arange(matrix.shape[1], dtype=float))
         if self.kind == "exact":
             return matrix[:, 0]
         return None

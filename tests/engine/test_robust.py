@@ -38,6 +38,14 @@ def rates(expect, samples: np.ndarray) -> Counter:
     return Counter(expect.judge(x).outcome for x in samples)
 
 
+def judged_rows(log, label: str, expect, samples: np.ndarray) -> list[tuple[str, float, float, float]]:
+    """False SUPPORTED and false REFUTED rates of ``expect`` on ``samples``, logged before any assert."""
+    rows = band_lines(label, rates(expect, samples), len(samples))
+    for line, *_ in rows:
+        log(line)
+    return rows
+
+
 def band_lines(label: str, counts: Counter, n: int) -> list[tuple[str, float, float, float]]:
     rows = []
     for what in (SUPPORTED, REFUTED):
@@ -130,12 +138,9 @@ def test_zero_spread_is_inconclusive_for_the_bootstrap_too():
 def test_skewed_boundary_null_fast(calibration_log):
     n_sim = 2000
     samples = gamma_differences(np.random.default_rng(7000), n_sim)
-    rows = band_lines("Superior(min_effect=0, test='bootstrap-t'), gamma(2) differences at 0, n=16",
-                      rates(Superior(test="bootstrap-t"), samples), n_sim)
-    rows += band_lines("Superior(min_effect=0, test='t') on the same samples",
-                       rates(Superior(), samples), n_sim)
-    for line, *_ in rows:
-        calibration_log(line)
+    rows = judged_rows(calibration_log, "Superior(min_effect=0, test='bootstrap-t'), gamma(2) differences at 0, n=16",
+                       Superior(test="bootstrap-t"), samples)
+    rows += judged_rows(calibration_log, "Superior(min_effect=0, test='t') on the same samples", Superior(), samples)
     for line, _, lo, hi in rows[:2]:  # compatible with the band at N=2000; the slow set asks the CI inside it
         assert lo <= BAND[1] and hi >= BAND[0], line
     assert rows[1][1] < rows[3][1]  # fewer false REFUTED than the t test on the same samples
@@ -144,10 +149,8 @@ def test_skewed_boundary_null_fast(calibration_log):
 def test_normal_boundary_null_fast(calibration_log):
     n_sim = 2000
     samples = np.random.default_rng(7001).normal(0.0, 1.0, (n_sim, N_SEEDS))
-    rows = band_lines("Superior(min_effect=0, test='bootstrap-t'), normal differences at 0, n=16",
-                      rates(Superior(test="bootstrap-t"), samples), n_sim)
-    for line, *_ in rows:
-        calibration_log(line)
+    rows = judged_rows(calibration_log, "Superior(min_effect=0, test='bootstrap-t'), normal differences at 0, n=16",
+                       Superior(test="bootstrap-t"), samples)
     for line, _, lo, hi in rows:
         assert lo <= ALPHA <= hi, line
 
@@ -161,10 +164,8 @@ def test_skewed_boundary_null_slow(make, shift, calibration_log):
     n_sim = 20_000
     expect = make()
     samples = gamma_differences(np.random.default_rng([7002, int(abs(shift) * 10)]), n_sim, shift=shift)
-    rows = band_lines(f"{type(expect).__name__}(test='bootstrap-t'), gamma(2) differences at the boundary, "
-                      f"n=16", rates(expect, samples), n_sim)
-    for line, *_ in rows:
-        calibration_log(line)
+    rows = judged_rows(calibration_log, f"{type(expect).__name__}(test='bootstrap-t'), gamma(2) differences at the "
+                       "boundary, n=16", expect, samples)
     for line, _, lo, hi in rows:
         assert BAND[0] <= lo and hi <= BAND[1], line
 
@@ -173,9 +174,7 @@ def test_skewed_boundary_null_slow(make, shift, calibration_log):
 def test_normal_boundary_null_slow(calibration_log):
     n_sim = 20_000
     samples = np.random.default_rng(7003).normal(0.0, 1.0, (n_sim, N_SEEDS))
-    rows = band_lines("Superior(test='bootstrap-t'), normal differences at 0, n=16",
-                      rates(Superior(test="bootstrap-t"), samples), n_sim)
-    for line, *_ in rows:
-        calibration_log(line)
+    rows = judged_rows(calibration_log, "Superior(test='bootstrap-t'), normal differences at 0, n=16",
+                       Superior(test="bootstrap-t"), samples)
     for line, _, lo, hi in rows:
         assert 0.9 * ALPHA <= hi and lo <= 1.1 * ALPHA, line  # Bradley's stringent band
