@@ -22,11 +22,13 @@ from instincts._version import __version__
 
 if TYPE_CHECKING:
     from instincts.budget import BUDGETS, Budget
+    from instincts.checks import Requires, trained
     from instincts.devices import environment
     from instincts.errors import CacheWarning, ClaimsFileError, InstinctsError, InvalidArgument
     from instincts.expect import Decreasing, Equivalent, Exact, Increasing, NonInferior, Predicts, Superior
     from instincts.experiment import Experiment, RunContext
     from instincts.marks import claim
+    from instincts.strategies import log_floats, log_integers
     from instincts.timing import (
         PairedTimes,
         Reference,
@@ -62,6 +64,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "instincts.budget": ("BUDGETS", "Budget"),
     "instincts.marks": ("claim",),
+    "instincts.checks": ("Requires", "trained"),
+    "instincts.strategies": ("log_floats", "log_integers"),
     "instincts.devices": ("environment",),
     "instincts.errors": ("CacheWarning", "ClaimsFileError", "InstinctsError", "InvalidArgument"),
     "instincts.expect": ("Decreasing", "Equivalent", "Exact", "Increasing", "NonInferior", "Predicts", "Superior"),
@@ -80,10 +84,11 @@ _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = ["BUDGETS", "Budget", "CacheWarning", "ClaimsFileError", "Cosine", "Decreasing", "EarlyStopping",
            "Equivalent", "Exact", "Experiment", "Group", "INCONCLUSIVE", "Increasing", "InstinctsError",
            "InvalidArgument", "Member", "NonInferior", "Outcome", "PairedTimes", "Predicts", "REFUTED",
-           "RangeSchedule", "Recipe", "Reference", "RunContext", "SUPPORTED", "SoftTargets", "Split", "Superior",
-           "Switch", "Trained", "Verdict", "__version__", "batches", "check_strategy", "choose_strategy", "claim",
-           "copy_bandwidth", "environment", "fit", "init_models", "noisy_labels", "permutations",
-           "recalibrate_batchnorm", "seed_streams", "synchronizer", "throughput_ratio", "time_interleaved", "train"]
+           "RangeSchedule", "Recipe", "Reference", "Requires", "RunContext", "SUPPORTED", "SoftTargets", "Split",
+           "Superior", "Switch", "Trained", "Verdict", "__version__", "batches", "check_strategy", "choose_strategy", "claim",
+           "copy_bandwidth", "environment", "fit", "init_models", "log_floats", "log_integers", "noisy_labels",
+           "permutations", "recalibrate_batchnorm", "seed_streams", "synchronizer", "throughput_ratio",
+           "time_interleaved", "train", "trained"]
 
 
 def __getattr__(name: str) -> Any:

@@ -22,11 +22,12 @@ from instincts._version import __version__
 from instincts.alpha import Ledger, Share
 from instincts.budget import Budget
 from instincts.cache import RunCache
+from instincts.checks import Requires, as_checks, failure_reason
 from instincts.errors import InvalidArgument
 from instincts.expect import Exact, Expectation, Increasing
 from instincts.facts import TRAINING_FACTS
 from instincts.sequential import Design, max_looks, run_looks
-from instincts.verdict import Outcome, Verdict
+from instincts.verdict import INCONCLUSIVE, Outcome, Verdict
 
 SPREAD_FACTS = ("epochs_run", "cap_hit")  # facts whose range over the seeds matters, not only the mean
 Runs = dict[str, list[arms_mod.Metrics]]  # arm label -> the metrics of each seed it ran in a comparison
@@ -56,12 +57,13 @@ class Record:
     facts: dict[str, dict[str, float]] = field(default_factory=dict)  # arm label -> training facts
     alpha_refute: float | None = None  # the refuting test's level: this comparison's share of alpha
     slot: str = ""  # "planned" or "extra" (instincts.alpha)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # manipulation checks (instincts.checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "metric": self.metric, "seeds": self.seeds, "labels": self.labels,
                 "values": self.values, "arms": self.arms, "config": self.config,
                 "seconds": round(self.seconds, 3), "facts": self.facts, "alpha_refute": self.alpha_refute,
-                "slot": self.slot, "verdict": self.verdict.to_dict()}
+                "slot": self.slot, "checks": self.checks, "verdict": self.verdict.to_dict()}
 
 
 def training_facts(results: Sequence[arms_mod.Metrics]) -> dict[str, float]:
@@ -185,12 +187,15 @@ class Experiment:
     def compare(self, arm_a: Any, arm_b: Any, *, metric: str, expect: Expectation,
                 seeds: int | None = None, unit: str | None = None,
                 config: Mapping[str, Any] | None = None, labels: tuple[str, str] = ("A", "B"),
-                looks: int | None = None) -> Verdict:
+                looks: int | None = None, requires: Requires | Sequence[Requires] | None = None) -> Verdict:
         """Judge ``expect`` on the paired per-seed differences metric(A) - metric(B).
 
         With more than one look (the budget's ``looks`` or ``looks=``) seeds are added look by
         look and the comparison stops at the first conclusive look (``instincts.sequential``).
+        ``requires`` are manipulation checks on the arms (``instincts.checks``): a failed one
+        makes the verdict INCONCLUSIVE with its reason.
         """
+        checks = as_checks(requires)
         _check_expectation(expect, "differences")
         names = _check_labels(labels)
         start = time.perf_counter()
@@ -206,15 +211,17 @@ class Experiment:
         matrix, verdict, share = self._judged("compare", metric, expect, s, arms, config, looks, collect,
                                               _judge_differences(expect, unit))
         return self._record("compare", metric, s[:len(matrix)], list(names), matrix, arms,
-                            replace(verdict, labels=names), config, start, runs, share)
+                            replace(verdict, labels=names), config, start, runs, share, checks)
 
     def trend(self, arms_by_level: Mapping[Any, Any] | Sequence[tuple[Any, Any]], *, metric: str,
               expect: Expectation | None = None, seeds: int | None = None, unit: str | None = None,
-              config: Mapping[str, Any] | None = None, looks: int | None = None) -> Verdict:
+              config: Mapping[str, Any] | None = None, looks: int | None = None,
+              requires: Requires | Sequence[Requires] | None = None) -> Verdict:
         """Judge a trend of the metric over ordered levels (keys in order: low to high).
 
-        Seeds are added in looks as in ``compare``.
+        Seeds are added in looks, and ``requires`` checked (levels by ``str(level)``), as in ``compare``.
         """
+        checks = as_checks(requires)
         expect = Increasing() if expect is None else expect
         _check_expectation(expect, "levels")
         pairs = list(arms_by_level.items()) if isinstance(arms_by_level, Mapping) else list(arms_by_level)
@@ -236,7 +243,7 @@ class Experiment:
 
         matrix, verdict, share = self._judged("trend", metric, expect, s, arms, config, looks, collect, judge)
         return self._record("trend", metric, s[:len(matrix)], [str(level) for level, _ in pairs], matrix,
-                            arms, verdict, config, start, runs, share)
+                            arms, verdict, config, start, runs, share, checks)
 
     def exact(self, arm: Callable[[int], Any] | Any, *, metric: str = "value", expect: Exact | None = None,
               seeds: int | None = None, config: Mapping[str, Any] | None = None) -> Verdict:
@@ -253,14 +260,17 @@ class Experiment:
 
     def predicts(self, arm: Any, *, observed: str, predicted: str, expect: Expectation,
                  seeds: int | None = None, unit: str | None = None,
-                 config: Mapping[str, Any] | None = None, looks: int | None = None) -> Verdict:
-        """Judge ``expect`` on per-seed ``observed - predicted``, two metrics of one arm.
+                 config: Mapping[str, Any] | None = None, looks: int | None = None,
+                 requires: Requires | Sequence[Requires] | None = None) -> Verdict:
+        """Judge ``expect`` on per-seed ``observed - predicted``, two metrics of one arm (``requires``
+        checks it under the label "arm").
 
         For laws fitted per seed (a learning curve, a scaling rule): the arm trains, fits and
         predicts once per seed and returns both numbers, so nothing is trained twice.
         ``expect`` is usually ``Predicts(tol)``; ``Superior`` says the law under-predicts.
         """
         _check_expectation(expect, "differences")
+        checks = as_checks(requires)
         start = time.perf_counter()
         s = self.seeds(seeds)
         unit = default_unit(observed) if unit is None else unit
@@ -275,17 +285,22 @@ class Experiment:
         matrix, verdict, share = self._judged("predicts", observed, expect, s, arms, config, looks, collect,
                                               _judge_differences(expect, unit))
         return self._record("predicts", observed, s[:len(matrix)], [observed, predicted], matrix, arms,
-                            verdict, config, start, runs, share)
+                            verdict, config, start, runs, share, checks)
 
     def _record(self, kind: str, metric: str, seeds: Sequence[int], labels: list[str], matrix: np.ndarray,
                 arms: list[dict[str, Any]], verdict: Verdict, config: Mapping[str, Any] | None, start: float,
-                runs: Runs, share: Share | None = None) -> Verdict:
+                runs: Runs, share: Share | None = None, checks: Sequence[Requires] = ()) -> Verdict:
         facts = {label: f for label, results in runs.items() if (f := training_facts(results))}
+        checked = [result for c in checks for result in c.check(runs)]
+        reason = failure_reason(checked)
+        if reason:  # the arms did not do what the claim assumes: no verdict either way
+            verdict = replace(verdict, outcome=INCONCLUSIVE, reason=reason,
+                              details={**verdict.details, "unchecked_outcome": verdict.outcome.value})
         record = Record(kind=kind, metric=metric, seeds=list(seeds), labels=labels,
                         values=np.asarray(matrix).tolist(), arms=arms, verdict=verdict,
                         config=dict(config or {}), seconds=time.perf_counter() - start, facts=facts,
                         alpha_refute=None if share is None else share.weight * verdict.expectation.alpha,
-                        slot="" if share is None else share.slot)
+                        slot="" if share is None else share.slot, checks=checked)
         # hypothesis replays a failing example once more: keep one record per identical comparison.
         # The data belong to the key: callables describe by name only, so two examples (or a loop)
         # without config= look alike, and dropping one of them would hide its verdict.

@@ -24,10 +24,13 @@ class ClaimInfo:
     method: str = ""  # data, model, metric, how it is measured
     timing: bool = False  # the metric is wall-clock time: it varies with the machine and its load
     comparisons: int = 1  # compare/trend/predicts calls per example: the claim's alpha plan (instincts.alpha)
+    prediction: str = ""  # what the anchors predict for this measurement, shown beside what was measured
 
     def to_dict(self) -> dict[str, Any]:
         out = {"id": self.id, "statement": self.statement, "section": self.section,
                "question": self.question, "anchors": list(self.anchors), "method": self.method}
+        if self.prediction:
+            out["prediction"] = self.prediction
         if self.comparisons != 1:
             out["comparisons"] = self.comparisons
         return {**out, "timing": True} if self.timing else out
@@ -35,7 +38,7 @@ class ClaimInfo:
 
 def claim(id: str, statement: str, *, section: str = "", question: str = "",
           anchors: Sequence[str] = (), method: str = "", timing: bool = False,
-          comparisons: int = 1) -> Callable[[F], F]:
+          comparisons: int = 1, prediction: str = "") -> Callable[[F], F]:
     """Mark a test as a claim. Put it above ``@given`` so it decorates the final test.
 
     ``timing=True`` says the metric is wall-clock time: the gate reports a change of its verdict
@@ -43,14 +46,19 @@ def claim(id: str, statement: str, *, section: str = "", question: str = "",
     ``comparisons`` is how many compare/trend/predicts calls one example makes: the REFUTED side
     of the claim's alpha is planned over examples x comparisons (``instincts.alpha``); calls beyond
     it are still counted, from a small reserve, so an undeclared one keeps the error rate but
-    has little power to refute.
+    has little power to refute. ``prediction`` is what the anchors predict in this claim's metric
+    ("within ±5%: 26 min at both B=128 and B=129"): the report puts it beside the measurement.
     """
     if not id or not isinstance(id, str):
         raise InvalidArgument(f"claim id={id!r} is not allowed: give a non-empty catalogue id such as 'BS-1'")
     if not statement:
         raise InvalidArgument(f"claim {id}: statement is empty; write the falsifiable statement the test checks")
     check_plan(1, comparisons)
-    info = ClaimInfo(id, statement, section, question, tuple(anchors), method, bool(timing), comparisons)
+    if not isinstance(prediction, str):
+        raise InvalidArgument(f"claim {id}: prediction={prediction!r} is not allowed: give the anchors' prediction "
+                              "as text")
+    info = ClaimInfo(id, statement, section, question, tuple(anchors), method, bool(timing), comparisons,
+                     prediction)
 
     def decorate(fn: F) -> F:
         fn._instincts_claim = info  # type: ignore[attr-defined]

@@ -59,6 +59,18 @@ def facts_text(facts: Mapping[str, Mapping[str, float]]) -> str:
     return "; ".join(arms)
 
 
+def checks_text(checks: Sequence[Mapping[str, Any]]) -> str:
+    """Manipulation checks in one line, e.g. "b=512: train_accuracy 0.998 >= 0.5 passed"."""
+    out = []
+    for c in checks:
+        bound = " and ".join(b for b in (f">= {fmt.short(c['at_least'])}" if c.get("at_least") is not None else "",
+                                          f"<= {fmt.short(c['at_most'])}" if c.get("at_most") is not None else "")
+                             if b)
+        out.append(f"{c['arm']}: {c['metric']} {fmt.short(c['value'])} {bound} "
+                   f"{'passed' if c['passed'] else 'FAILED'}")
+    return "; ".join(out)
+
+
 def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
     """Markdown: the method, the pre-registered test (margin, alpha), anchors, each verdict and the
     arms' training facts."""
@@ -74,8 +86,14 @@ def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
         share = f"{fmt.short(r.alpha_refute or v.alpha)} to refute ({r.slot or 'fixed'} share)"
         alpha = "" if v.alpha == 0 else f", alpha {fmt.short(v.expectation.alpha)} to support, {share}"
         lines.append(f"- `{v.outcome.value}` {v.line()} — test: {v.test}{alpha}")
+        if r.config:
+            lines.append("  - config: " + ", ".join(f"{k}={v}" for k, v in r.config.items()))
         if r.facts:
             lines.append(f"  - training: {facts_text(r.facts)}")
+        if r.checks:
+            lines.append(f"  - checks: {checks_text(r.checks)}")
+    if info.prediction:
+        lines += ["", f"*Literature predicts:* {info.prediction}"]
     if info.anchors:
         lines += ["", "*Anchors:* " + "; ".join(info.anchors)]
     return "\n".join(lines)

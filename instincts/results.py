@@ -126,6 +126,7 @@ class Part:
     stagewise_p: float | None = _spec("number", nullable=True)
     stagewise_p_refute: float | None = _spec("number", nullable=True)
     adjusted_effect: float | None = _spec("number", nullable=True)
+    checks: list[dict[str, Any]] | None = _spec("list")  # manipulation checks per arm (instincts.checks)
 
     @classmethod
     def from_record(cls, record: Record) -> Part:
@@ -140,7 +141,8 @@ class Part:
                    seeds_max=v.seeds_max or v.n,
                    stagewise_p=seq.get("stagewise_p", v.details.get("stagewise_p")),
                    stagewise_p_refute=seq.get("stagewise_p_refute", v.details.get("stagewise_p_refute")),
-                   adjusted_effect=seq.get("adjusted_effect", v.details.get("adjusted_effect")))
+                   adjusted_effect=seq.get("adjusted_effect", v.details.get("adjusted_effect")),
+                   checks=record.checks or None)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Part:
@@ -186,6 +188,7 @@ class ClaimResult:
     question: str = _spec("text", "")
     anchors: list[str] = _spec("list", [])
     method: str = _spec("text", "")
+    prediction: str = _spec("text", "")  # what the anchors predict, beside the measurement
     timing: bool = _spec("flag", False)  # a wall-clock claim: its verdict belongs to the machine
     budget: str | None = _spec("text")
     device: str | None = _spec("text")
@@ -224,7 +227,7 @@ class ClaimResult:
     def _of(cls, info: ClaimInfo, nodeid: str, verdict: str, **values: Any) -> ClaimResult:
         return cls(id=info.id, nodeid=nodeid, verdict=verdict, statement=info.statement, section=info.section,
                    question=info.question, anchors=list(info.anchors), method=info.method, timing=info.timing,
-                   **values)
+                   prediction=info.prediction, **values)
 
     @classmethod
     def for_records(cls, info: ClaimInfo, nodeid: str, records: Sequence[Record], outcome: str, budget: str,
