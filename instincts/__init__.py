@@ -85,8 +85,8 @@ __all__ = ["BUDGETS", "Budget", "CacheWarning", "ClaimsFileError", "Cosine", "De
            "Equivalent", "Exact", "Experiment", "Group", "INCONCLUSIVE", "Increasing", "InstinctsError",
            "InvalidArgument", "Member", "NonInferior", "Outcome", "PairedTimes", "Predicts", "REFUTED",
            "RangeSchedule", "Recipe", "Reference", "Requires", "RunContext", "SUPPORTED", "SoftTargets", "Split",
-           "Superior", "Switch", "Trained", "Verdict", "__version__", "batches", "check_strategy", "choose_strategy", "claim",
-           "copy_bandwidth", "environment", "fit", "init_models", "log_floats", "log_integers", "noisy_labels",
+           "Superior", "Switch", "Trained", "Verdict", "__version__", "batches", "check_strategy", "choose_strategy",
+           "claim", "copy_bandwidth", "environment", "fit", "init_models", "log_floats", "log_integers", "noisy_labels",
            "permutations", "recalibrate_batchnorm", "seed_streams", "synchronizer", "throughput_ratio",
            "time_interleaved", "train", "trained"]
 
