@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from instincts import gate, results
+from instincts import gate, results, runtime
 from instincts.errors import ClaimsFileError, InvalidArgument, ReportError
 
 _REPORT = ("Make the single-file Allure 3 HTML report (offline, pinned by package-lock.json; runs `npm ci` "
@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="random runs: an effect that dropped by more than X (in each claim's metric unit) with "
                         "significance is a regression; 'margin' uses each expectation's own margin or tol "
                         f"(default: {gate.DEFAULT_EFFECT_TOLERANCE:g}, any significant drop)")
+    g.add_argument("--max-claim-minutes", type=float, default=None, metavar="M",
+                   help="also fail when the current claims took more than M minutes in all (each claim's own "
+                        "time summed: serial minutes; with -n W the wall time is about M / W)")
     g.add_argument("--update", action="store_true",
                    help="write the current claims.json as the new baseline (deliberately) instead of gating")
     g.set_defaults(func=run_gate)
@@ -76,6 +79,7 @@ def run_gate(args: argparse.Namespace) -> int:
     try:
         gate.check_settings(args.tolerance, args.alpha, args.effect_tolerance)
         current = results.read(args.current, "current")
+        too_slow = "" if args.max_claim_minutes is None else runtime.over_limit(current.claims, args.max_claim_minutes)
         baseline_path = args.baseline or gate.default_baseline(current, args.current)
         if args.update:
             print(gate.update_baseline(current, args.current, baseline_path))
@@ -95,6 +99,10 @@ def run_gate(args: argparse.Namespace) -> int:
         return 2
     print(f"baseline {baseline_path} ({baseline.written})  vs  current {args.current} ({current.written})")
     print(result.report())
+    print(runtime.summary(current.claims))
+    if too_slow:
+        print(f"instincts gate: FAIL: {too_slow}")
+        return 1
     return result.exit_code
 
 

@@ -551,6 +551,10 @@ class Collector:
         if self.fdr_line:
             tr.write_line(self.fdr_line)
         tr.write_line(f"seed base: {seed_base(config)} (replay with --claims-seed-base {seed_base(config)})")
+        from instincts import runtime
+
+        workers = getattr(config.option, "numprocesses", None)
+        tr.write_line(runtime.summary(self.results, workers if isinstance(workers, int) and workers > 1 else 1))
         if any(r.note for r in self.results):
             tr.write_line("note: timing claims ran beside other xdist workers; run them alone with "
                           "`pytest claims -m timing` (no -n) for clean numbers")
