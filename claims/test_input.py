@@ -16,18 +16,16 @@ from hypothesis import strategies as st
 from fixtures.arms.input import (
     BY_RESOLUTION,
     CLEAN_32,
-    DEGRADED_32,
     MULTI_RES,
     RESOLUTIONS,
     UNSEEN_SIZES,
     CostExponent,
     Difference,
-    Metric,
     ShapesNet,
     equal_pixel_square,
 )
-from fixtures.samples import attach_degraded_tests, attach_means, attach_samples
-from fixtures.shape_sets import TEST_DEGRADATIONS, square
+from fixtures.samples import attach_means, attach_samples
+from fixtures.shape_sets import square
 from instincts import Increasing, NonInferior, Predicts, Superior, claim
 
 SECTION = "Input"
@@ -90,37 +88,6 @@ def test_non_square_inputs_are_non_inferior(experiment, size):
     verdict = experiment.compare(wide, ShapesNet(train_sizes=(sq,)), metric="accuracy",
                                  expect=NonInferior(margin=0.01), config={"size": f"{size[0]}x{size[1]}"},
                                  labels=(f"{size[0]}x{size[1]}", f"{sq[0]}x{sq[1]}"))
-    assert verdict
-
-
-IN3 = dict(section=SECTION, question="Do low-quality images hurt, and which kinds hurt most?",
-           anchors=["Dodge & Karam 2016: blur and noise degrade CNNs far more than JPEG compression",
-                    "ImageNet-C (Hendrycks & Dietterich 2019): ResNet-50 mCE 76.7%"])
-
-
-@claim("IN-3", "Training on degraded images (blur, noise, low resolution, JPEG) lowers clean-test accuracy",
-       **IN3, method=f"{MODEL}; {DATA}. 32 px. Degraded training set: a quarter each of Gaussian blur (sigma 0.8 "
-                     "px), Gaussian noise (sd 0.09), 2x down-up sampling and JPEG quality 50 (CIFAR-10-C severity "
-                     "4 for blur, noise and JPEG); the same scenes clean in arm B. One-sided paired t test on "
-                     "clean-test accuracy.")
-def test_clean_training_beats_degraded_training(experiment):
-    attach_samples(experiment, DEGRADED_32, "degraded training images")
-    assert experiment.compare(CLEAN_32, DEGRADED_32, metric="accuracy", expect=Superior(),
-                              labels=("trained clean", "trained degraded"))
-
-
-@claim("IN-3", "At test time, blur and noise hurt a clean-trained net more than JPEG-50",
-       **IN3, method=f"{MODEL}; {DATA}. 32 px, trained clean; the fixed test set blurred (sigma 0.8 px), noised "
-                     "(sd 0.09) or JPEG-compressed (quality 50), CIFAR-10-C severity 4 each. Per seed, accuracy "
-                     "under JPEG minus accuracy under blur (noise); one-sided paired t tests, both must hold.")
-@given(other=st.sampled_from(["blur", "noise"]))
-def test_blur_and_noise_hurt_more_than_jpeg(experiment, other):
-    verdict = experiment.compare(Metric(CLEAN_32, "jpeg_accuracy"), Metric(CLEAN_32, f"{other}_accuracy"),
-                                 metric="accuracy", expect=Superior(), config={"vs": other},
-                                 labels=("JPEG-50 test", f"{other} test"))
-    attach_means(experiment, {"trained clean": CLEAN_32, "trained degraded": DEGRADED_32},
-                 ("accuracy", *(f"{d}_accuracy" for d in TEST_DEGRADATIONS)), "accuracy per test condition")
-    attach_degraded_tests(experiment)
     assert verdict
 
 
