@@ -73,3 +73,21 @@ def test_unknown_arm_or_metric_is_an_error(experiment):
                            requires=Requires("val", at_least=0.5))
     with pytest.raises(InvalidArgument, match="give Requires"):
         experiment.compare(arm(0.9, 0.9), arm(0.5, 0.9), metric="acc", expect=Superior(), requires=[0.5])
+
+
+def test_checks_and_prediction_reach_claims_json_and_the_report(experiment):
+    from instincts.marks import ClaimInfo
+    from instincts.report import description
+    from instincts.results import ClaimResult
+
+    experiment.compare(arm(0.5, 0.99), arm(0.9, 0.3), metric="acc", expect=Superior(), labels=("small", "large"),
+                       config={"batch": 512}, requires=trained(0.9))
+    info = ClaimInfo("X-1", "small beats large", prediction="small wins by 2pp (Keskar 2017)")
+    result = ClaimResult.for_records(info, "t.py::x", experiment.records, "INCONCLUSIVE", "smoke", "cpu", 1.0, {})
+    again = ClaimResult.from_dict(result.to_dict())
+    assert again.prediction == "small wins by 2pp (Keskar 2017)"
+    assert [c["passed"] for c in again.parts[0].checks] == [True, False]
+    text = description(info, experiment.records, "smoke")
+    assert "*Literature predicts:* small wins by 2pp (Keskar 2017)" in text
+    assert "config: batch=512" in text
+    assert "large: train_accuracy 0.3 >= 0.9 FAILED" in text
