@@ -4,7 +4,11 @@ Hypothesis tries its simplest example first: for ``st.integers(3, 255)`` that is
 ``st.sampled_from([1e-3, 3e-3])`` the first item. On the smoke budget (two examples per claim)
 the first example is half the evidence, so a claim would mostly test the corner of its range.
 These strategies put the simplest example at the range's geometric middle, a typical config,
-and draw the others log-uniformly over the whole range; shrinking moves toward the middle too.
+and spread the others over the whole range (log scale).
+
+Hypothesis draws integers with a bias toward small values and bounds, which would give the middle
+again as the second example. So a draw k becomes the position frac(0.5 + k * phi) (a golden-ratio
+Weyl sequence): k = 0 is the middle, and k = 1, 2, 3, ... or any large k land far apart.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from hypothesis import strategies as st
 
 from instincts.errors import InvalidArgument
 
-RESOLUTION = 2**20  # grid steps per side of the middle: fine enough to look continuous
+GOLDEN = (math.sqrt(5) - 1) / 2  # frac(k * GOLDEN) is spread evenly over [0, 1) for k = 1, 2, 3, ...
 
 
 def _check_range(lo: float, hi: float, what: str) -> None:
@@ -28,9 +32,9 @@ def _check_range(lo: float, hi: float, what: str) -> None:
 
 
 def _log_position(lo: float, hi: float) -> st.SearchStrategy[float]:
-    """``log(x)`` for x log-uniform in [lo, hi], the simplest example at the geometric middle."""
+    """``log(x)`` for x spread over [lo, hi] on a log scale, the simplest example at the geometric middle."""
     mid, half = (math.log(lo) + math.log(hi)) / 2, (math.log(hi) - math.log(lo)) / 2
-    return st.integers(-RESOLUTION, RESOLUTION).map(lambda k: mid + half * k / RESOLUTION)
+    return st.integers(0, 2**32 - 1).map(lambda k: mid + half * (2 * ((0.5 + k * GOLDEN) % 1.0) - 1))
 
 
 def log_floats(lo: float, hi: float, digits: int = 2) -> st.SearchStrategy[float]:

@@ -26,6 +26,7 @@ def test_log_floats_start_at_the_geometric_middle_and_span_the_range():
     assert all(1e-4 <= x <= 1e-1 for x in seen)
     assert min(seen) < 3e-4 and max(seen) > 3e-2  # both decades at the ends are reached
     assert all(float(f"{x:.2g}") == x for x in seen)
+    assert len(set(seen[:4])) == 4  # the smoke budget's first draws differ (not the middle twice)
 
 
 def test_log_integers_start_in_the_middle_and_span_the_range():
@@ -33,6 +34,7 @@ def test_log_integers_start_in_the_middle_and_span_the_range():
     assert seen[0] == round(math.sqrt(3 * 255))
     assert all(isinstance(x, int) and 3 <= x <= 255 for x in seen)
     assert min(seen) <= 6 and max(seen) >= 128
+    assert len(set(seen[:4])) == 4
 
 
 @pytest.mark.parametrize("call, message", [
