@@ -52,8 +52,9 @@ def _bh(pvalues: Sequence[float]) -> list[float]:
 
 
 def annotate(claims: Sequence[ClaimResult]) -> list[ClaimResult]:
-    """The claims with p_refute, q_refuted, p_support and q_supported set (claims that ran)."""
-    pvalues = {c.nodeid: claim_pvalues(c) for c in claims if c.verdict in RAN}
+    """The claims with p_refute, q_refuted, p_support and q_supported set (evidence claims that ran;
+    checks, ``@claim(check=True)``, guard the apparatus and are not discoveries)."""
+    pvalues = {c.nodeid: claim_pvalues(c) for c in claims if c.verdict in RAN and not c.check}
     refute = [(k, p[0]) for k, p in pvalues.items() if p[0] is not None]
     support = [(k, p[1]) for k, p in pvalues.items() if p[1] is not None]
     q_ref = dict(zip([k for k, _ in refute], _bh([p for _, p in refute])))
@@ -70,7 +71,8 @@ def annotate(claims: Sequence[ClaimResult]) -> list[ClaimResult]:
 
 def summary(claims: Sequence[ClaimResult], level: float = LEVEL) -> str:
     """One line: the verdict counts read against chance, e.g. "REFUTED 9 of 61, 7 with q <= 0.05; ..."."""
-    ran = [c for c in claims if c.verdict in RAN]
+    ran = [c for c in claims if c.verdict in RAN and not c.check]
+    checks = [c for c in claims if c.verdict in RAN and c.check]
     if not ran:
         return ""
     parts = []
@@ -78,4 +80,6 @@ def summary(claims: Sequence[ClaimResult], level: float = LEVEL) -> str:
         hits = [c for c in ran if c.verdict == verdict]
         sure = [c for c in hits if (v := getattr(c, q)) is not None and v <= level]
         parts.append(f"{verdict} {len(hits)} of {len(ran)}, {len(sure)} with BH q <= {level:g}")
-    return "false-discovery view: " + "; ".join(parts)
+    held = sum(c.verdict == "SUPPORTED" for c in checks)
+    apart = f" (checks apart: {held} of {len(checks)} hold)" if checks else ""
+    return "false-discovery view: " + "; ".join(parts) + apart

@@ -9,10 +9,12 @@ imported, because ``@given``/``@settings`` copy the profile's values when they d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +71,7 @@ EXPERIMENT = pytest.StashKey["Experiment"]()
 RESULT = pytest.StashKey[ClaimResult]()
 GPU_PLAN = pytest.StashKey["list[int] | None"]()
 DRAW_SEED = pytest.StashKey[int]()
+DEFERRED = pytest.StashKey[AssertionError]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -425,12 +428,50 @@ def _result(item: pytest.Item, info: ClaimInfo, exp: Experiment, exc: BaseExcept
     return None
 
 
+def _every_example_runs(item: pytest.Item) -> Callable[[], None]:
+    """Let a claim's planned examples all run: a verdict that fails its ``assert`` in one example
+    is kept (the first such) and raised after the last, instead of stopping hypothesis at once.
+
+    Otherwise a claim whose first config came out INCONCLUSIVE would never try its second, and the
+    configs that ran would not span the strategy. Other errors still stop the test. Returns the undo.
+    """
+    handle = getattr(item.obj, "hypothesis", None)
+    exp = item.stash.get(EXPERIMENT, None)
+    if handle is None or exp is None or claim_info(item) is None:
+        return lambda: None
+    inner = handle.inner_test
+
+    @functools.wraps(inner)
+    def run_example(*args: Any, **kwargs: Any) -> None:
+        before = {id(r.verdict) for r in exp.records}
+        try:
+            inner(*args, **kwargs)
+        except AssertionError as exc:
+            if not any(r.verdict.tested_false for r in exp.records if id(r.verdict) not in before):
+                raise  # not a verdict's assert: a real failure
+            item.stash.setdefault(DEFERRED, exc)
+
+    handle.inner_test = run_example
+
+    def undo() -> None:
+        handle.inner_test = inner
+
+    return undo
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     if DRAW_SEED in item.stash:  # each parametrized item draws from its own node id
         item.obj._hypothesis_internal_use_seed = item.stash[DRAW_SEED]
+    undo = _every_example_runs(item)
     start = time.perf_counter()
-    outcome = yield
+    try:
+        outcome = yield
+    finally:
+        undo()
+    deferred = item.stash.get(DEFERRED, None)
+    if deferred is not None and outcome.exception is None:
+        outcome.force_exception(deferred)
     exp = item.stash.get(EXPERIMENT, None)
     info = _info(item)
     if info is None or exp is None:
@@ -545,7 +586,7 @@ class Collector:
                 detail = f"(known finding) {detail}"
             secs = f"{r.duration_s:6.1f}s" if r.duration_s is not None else " " * 7
             statement = r.statement if len(r.statement) <= 100 else r.statement[:99] + "…"
-            tr.write_line(f"{r.id:<8} {r.verdict:<12} {secs}  {statement}")
+            tr.write_line(f"{r.id:<8} {r.verdict:<12} {secs}  {'[check] ' if r.check else ''}{statement}")
             tr.write_line(f"{'':<30}{detail}"[:250])
         tr.write_line("  ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items())))
         if self.fdr_line:

@@ -75,6 +75,9 @@ def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
     """Markdown: the method, the pre-registered test (margin, alpha), anchors, each verdict and the
     arms' training facts."""
     lines = [f"**{info.id}**: {info.statement}", ""]
+    if info.check:
+        lines += ["*Check, not evidence:* it guards the apparatus (an identity or a result true by construction) "
+                  "and is counted apart from the catalogue's evidence.", ""]
     if info.question:
         lines += [f"*Seed question:* {info.question}", ""]
     if info.method:
@@ -112,6 +115,8 @@ def attach_allure(info: ClaimInfo, records: Sequence[Record], result: ClaimResul
         allure.dynamic.feature(info.question)
     allure.dynamic.story(info.id)
     allure.dynamic.tag(result.verdict.lower())
+    if info.check:
+        allure.dynamic.tag("check")
     allure.dynamic.label(NODEID_LABEL, result.nodeid)
     allure.dynamic.description(description(info, records, str(result.budget)))
     for i, r in enumerate(records, 1):

@@ -190,6 +190,7 @@ class ClaimResult:
     method: str = _spec("text", "")
     prediction: str = _spec("text", "")  # what the anchors predict, beside the measurement
     timing: bool = _spec("flag", False)  # a wall-clock claim: its verdict belongs to the machine
+    check: bool = _spec("flag", False)  # guards the apparatus: counted apart from evidence
     budget: str | None = _spec("text")
     device: str | None = _spec("text")
     duration_s: float | None = _spec("number")
@@ -227,7 +228,7 @@ class ClaimResult:
     def _of(cls, info: ClaimInfo, nodeid: str, verdict: str, **values: Any) -> ClaimResult:
         return cls(id=info.id, nodeid=nodeid, verdict=verdict, statement=info.statement, section=info.section,
                    question=info.question, anchors=list(info.anchors), method=info.method, timing=info.timing,
-                   prediction=info.prediction, **values)
+                   prediction=info.prediction, check=info.check, **values)
 
     @classmethod
     def for_records(cls, info: ClaimInfo, nodeid: str, records: Sequence[Record], outcome: str, budget: str,

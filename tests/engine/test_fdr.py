@@ -54,3 +54,19 @@ def test_global_null_discovers_at_most_alpha(calibration_log):
     calibration_log(f"BH over 61 null claims: any q_refuted <= 0.05 in {hits / runs:.2%} of {runs} runs, "
                     f"99.9% CI [{ci.low:.2%}, {ci.high:.2%}]")
     assert ci.low <= 0.05
+
+
+def test_checks_are_counted_apart_from_evidence():
+    from instincts import fdr
+    from instincts.results import ClaimResult, Part
+
+    def claim(nodeid, verdict, check, p):
+        part = Part(verdict=verdict, kind="compare", pvalue=p, pvalue_refute=1 - p, alpha=0.05, alpha_refute=0.05)
+        return ClaimResult(id="X-1", nodeid=nodeid, verdict=verdict, check=check, line="l", expectation="e",
+                           effect=0.1, ci=[0.0, 0.2], p=p, parts=[part])
+
+    claims = fdr.annotate([claim("a", "SUPPORTED", False, 0.001), claim("b", "SUPPORTED", True, 0.0),
+                           claim("c", "REFUTED", True, 0.99)])
+    assert claims[1].q_supported is None and claims[2].q_refuted is None  # checks are not discoveries
+    line = fdr.summary(claims)
+    assert "SUPPORTED 1 of 1" in line and line.endswith("(checks apart: 1 of 2 hold)")
