@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from instincts.marks import claim
     from instincts.strategies import log_floats, log_integers
     from instincts.timing import (
+        MIN_RUN_TIME,
         PairedTimes,
         Reference,
+        benchmark_interleaved,
         copy_bandwidth,
         synchronizer,
         throughput_ratio,
@@ -70,8 +72,8 @@ _EXPORTS = {
     "instincts.errors": ("CacheWarning", "ClaimsFileError", "InstinctsError", "InvalidArgument"),
     "instincts.expect": ("Decreasing", "Equivalent", "Exact", "Increasing", "NonInferior", "Predicts", "Superior"),
     "instincts.experiment": ("Experiment", "RunContext"),
-    "instincts.timing": ("PairedTimes", "Reference", "copy_bandwidth", "synchronizer", "throughput_ratio",
-                         "time_interleaved"),
+    "instincts.timing": ("MIN_RUN_TIME", "PairedTimes", "Reference", "benchmark_interleaved", "copy_bandwidth",
+                         "synchronizer", "throughput_ratio", "time_interleaved"),
     "instincts.trainer": ("Cosine", "EarlyStopping", "Group", "Member", "RangeSchedule", "Recipe", "SoftTargets",
                         "Split", "Switch", "Trained", "batches", "check_strategy", "choose_strategy", "fit",
                         "init_models", "noisy_labels", "permutations", "recalibrate_batchnorm", "seed_streams",
@@ -83,12 +85,12 @@ _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 # the names of _EXPORTS, spelled out for tools that read __all__ statically (a test keeps them equal)
 __all__ = ["BUDGETS", "Budget", "CacheWarning", "ClaimsFileError", "Cosine", "Decreasing", "EarlyStopping",
            "Equivalent", "Exact", "Experiment", "Group", "INCONCLUSIVE", "Increasing", "InstinctsError",
-           "InvalidArgument", "Member", "NonInferior", "Outcome", "PairedTimes", "Predicts", "REFUTED",
+           "InvalidArgument", "MIN_RUN_TIME", "Member", "NonInferior", "Outcome", "PairedTimes", "Predicts", "REFUTED",
            "RangeSchedule", "Recipe", "Reference", "Requires", "RunContext", "SUPPORTED", "SoftTargets", "Split",
-           "Superior", "Switch", "Trained", "Verdict", "__version__", "batches", "check_strategy", "choose_strategy",
-           "claim", "copy_bandwidth", "environment", "fit", "init_models", "log_floats", "log_integers", "noisy_labels",
-           "permutations", "recalibrate_batchnorm", "seed_streams", "synchronizer", "throughput_ratio",
-           "time_interleaved", "train", "trained"]
+           "Superior", "Switch", "Trained", "Verdict", "__version__", "batches", "benchmark_interleaved",
+           "check_strategy", "choose_strategy", "claim", "copy_bandwidth", "environment", "fit", "init_models",
+           "log_floats", "log_integers", "noisy_labels", "permutations", "recalibrate_batchnorm", "seed_streams",
+           "synchronizer", "throughput_ratio", "time_interleaved", "train", "trained"]
 
 
 def __getattr__(name: str) -> Any:

@@ -98,8 +98,8 @@ def run_gate(args: argparse.Namespace) -> int:
         print(f"instincts gate: {exc}", file=sys.stderr)
         return 2
     print(f"baseline {baseline_path} ({baseline.written})  vs  current {args.current} ({current.written})")
-    print(result.report())
     print(runtime.summary(current.claims))
+    print(result.report())
     if too_slow:
         print(f"instincts gate: FAIL: {too_slow}")
         return 1

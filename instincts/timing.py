@@ -8,6 +8,11 @@ down. Warm-up calls come first (allocator, lazy init, cuDNN autotune, caches); o
 timed block is bracketed by ``torch.cuda.synchronize`` so the clock sees the kernels, not their
 launches. Clock: ``time.perf_counter``.
 
+``benchmark_interleaved`` does the same with ``torch.utils.benchmark``: each measurement is a
+``Timer.blocked_autorange`` of at least ``min_run_time`` seconds (the Timer synchronises the
+accelerator), and the configs are measured in palindromic passes (A B, B A for two: ABBA; A B C,
+C B A for three), so a linear drift over a repetition hits every config equally.
+
 Also here: ``Reference``, a constant arm to compare a measured ratio against (1.0 = perfect
 scaling, 0 = no difference), and ``copy_bandwidth`` (GB/s of a tensor copy).
 """
@@ -27,6 +32,7 @@ import torch
 from instincts.errors import InvalidArgument
 
 ORDERS = ("abba", "random", "ab")
+CLOCKS = ("wall", "cpu")
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,49 @@ def time_interleaved(fn_a: Callable[[], Any], fn_b: Callable[[], Any], *, repeti
             b.append(_block(fn_b, inner, sync))
             a.append(_block(fn_a, inner, sync))
     return PairedTimes(np.asarray(a), np.asarray(b), inner)
+
+
+MIN_RUN_TIME = 0.2  # seconds per blocked_autorange measurement: long enough to average out the timer's jitter
+
+
+def benchmark_interleaved(fns: Sequence[Callable[[], Any]], *, passes: int = 2, min_run_time: float = MIN_RUN_TIME,
+                          warmup: int = 1, num_threads: int | None = None, clock: str = "wall") -> np.ndarray:
+    """Seconds per call of each of ``fns``, shape (passes, len(fns)), by ``torch.utils.benchmark``.
+
+    Each entry is the median time per call of one ``Timer.blocked_autorange(min_run_time=...)``.
+    Pass 0 measures the functions in order, pass 1 in reverse, and so on (palindromic: ABBA for
+    two), after ``warmup`` untimed calls of each. ``num_threads`` defaults to torch's current
+    thread count, so the Timer measures the process as configured (its own default is 1 thread).
+    ``clock="wall"``: the Timer's clock (wall time, accelerator synchronised); ``clock="cpu"``: the
+    process's CPU time (``time.process_time``), which a neighbour taking the core does not inflate:
+    for CPU-bound work on a shared machine, where wall time swings by +-50% between measurements.
+    """
+    from torch.utils.benchmark import Timer
+
+    fns = list(fns)
+    if not fns:
+        raise InvalidArgument("fns=[] is not allowed: give at least one function of no arguments to time")
+    for i, fn in enumerate(fns):
+        if not callable(fn):
+            raise InvalidArgument(f"fns[{i}]={fn!r} is not callable: pass functions of no arguments to time")
+    _check_int("passes", passes, 1)
+    _check_int("warmup", warmup, 0)
+    if isinstance(min_run_time, bool) or not isinstance(min_run_time, (int, float)) or not min_run_time > 0:
+        raise InvalidArgument(f"min_run_time={min_run_time!r} is not allowed: give seconds > 0 (claims use >= 0.2)")
+    threads = torch.get_num_threads() if num_threads is None else _check_int("num_threads", num_threads, 1)
+    if clock not in CLOCKS:
+        raise InvalidArgument(f"clock={clock!r} is not allowed: choose one of {', '.join(CLOCKS)}")
+    extra = {"timer": time.process_time} if clock == "cpu" else {}
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    timers = [Timer("fn()", globals={"fn": fn}, num_threads=threads, **extra) for fn in fns]
+    out = np.empty((passes, len(fns)))
+    for p in range(passes):
+        order = range(len(fns)) if p % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            out[p, i] = timers[i].blocked_autorange(min_run_time=min_run_time).median
+    return out
 
 
 def throughput_ratio(times: PairedTimes, work_a: float, work_b: float) -> float:

@@ -1,7 +1,7 @@
 """THE trainer of the engine: one loop, three strategies (bmm / vmap / loop), hooks, early stopping, facts.
 
-- ``recipe``: how to train (``Recipe``, ``Switch``, ``Group``, ``Cosine``, ``RangeSchedule``,
-  ``EarlyStopping``, ``Split``, ``Member``);
+- ``recipe``: how to train (``Recipe``, with its epoch cap or exact ``steps`` and linear ``warmup``;
+  ``Switch``, ``Group``, ``Cosine``, ``RangeSchedule``, ``EarlyStopping``, ``Split``, ``Member``);
 - ``seeds``: the seed contract (what a seed fixes, from which stream);
 - ``losses``: loss hooks (hard labels, ``SoftTargets``) and what a transform hook receives;
 - ``stacks``: the strategies and the rule that picks one;

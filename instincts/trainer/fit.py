@@ -6,8 +6,8 @@ metrics and training facts, the trained modules and every step's loss. ``fit`` r
 
 Hooks instead of forks: ``loss`` (hard labels by default, ``SoftTargets`` for distillation; label
 noise is the member's), ``transform`` (a per-batch augmentation, degradation or resolution change,
-drawn from the seed's own generator), the recipe's parameter groups, optimiser switch, schedule and
-precision, ``tests`` (several evaluation sets), ``early_stopping`` on a validation split with the
+drawn from the seed's own generator), the recipe's parameter groups, optimiser switch, schedule, warm-up, step
+count and precision, ``tests`` (several evaluation sets), ``early_stopping`` on a validation split with the
 recipe's epochs as the cap (the best epoch is restored), ``recalibrate`` (batch-norm statistics
 recomputed at an evaluation set's setting, as FixRes does). Evaluation is always in eval mode.
 The seed contract lives in ``instincts.trainer.seeds``.
@@ -111,9 +111,9 @@ class _Run:
         if any(r is None for r in recipes):
             raise InvalidArgument("recipe=None is not allowed unless every Member carries its own recipe")
         first = recipes[0]
-        if any((r.batch_size, r.epochs, r.precision, r.schedule) != (first.batch_size, first.epochs, first.precision,
-                                                                      first.schedule) for r in recipes):
-            raise InvalidArgument("members of one run must share batch_size, epochs, precision and schedule; "
+        shared = ("batch_size", "epochs", "steps", "precision", "schedule", "warmup")
+        if any(any(getattr(r, f) != getattr(first, f) for f in shared) for r in recipes):
+            raise InvalidArgument(f"members of one run must share {', '.join(shared)}; "
                                   "train members that differ there in separate runs")
         x, y = train_data
         if len(x) != len(y) or len(x) == 0:
@@ -185,11 +185,9 @@ class _Run:
         seeds = [self.members[k].seed for k in rows]
         n_train = self.train_idx.shape[1]
         steps_per_epoch = -(-n_train // recipe.batch_size)
-        epochs = recipe.epochs
-        if isinstance(recipe.schedule, RangeSchedule):
-            epochs = -(-recipe.schedule.steps // steps_per_epoch)
-        total_steps = epochs * steps_per_epoch
-        max_steps = recipe.schedule.steps if isinstance(recipe.schedule, RangeSchedule) else total_steps
+        max_steps = _max_steps(recipe, steps_per_epoch)
+        epochs = -(-max_steps // steps_per_epoch)
+        total_steps = max_steps if recipe.steps is not None else epochs * steps_per_epoch
         order = seeding.order_generators(seeds)
         augment = [torch.Generator().manual_seed(seeding.AUGMENT + s) for s in seeds]
         rows_t = torch.tensor(rows, device=self.device)
@@ -216,9 +214,9 @@ class _Run:
                 lr = recipe.lr_at(step, total_steps)
                 if isinstance(opt, MemberOptimizer) and isinstance(recipe.schedule, RangeSchedule):
                     opt.set_lr(lr=lr)  # a range test sets every member's lr
-                elif isinstance(opt, MemberOptimizer) and recipe.schedule is not None:
-                    opt.set_lr(lr / recipe.lr)  # a schedule scales each member's own lr
-                elif recipe.schedule is not None:
+                elif isinstance(opt, MemberOptimizer) and recipe.sets_lr(step):
+                    opt.set_lr(lr / recipe.lr)  # a schedule or warm-up scales each member's own lr
+                elif recipe.sets_lr(step):
                     set_lr(opt, lr)
                 idx = train_idx.gather(1, perm[:, sl])  # seeds x batch, indices into the data
                 xb = self.x[idx]
@@ -294,6 +292,13 @@ class _Run:
         names = list(columns)
         table = torch.stack([columns[n].float().to(self.device) for n in names], dim=1).cpu().tolist()
         return [dict(zip(names, row)) for row in table]
+
+
+def _max_steps(recipe: Recipe, steps_per_epoch: int) -> int:
+    """How many optimizer steps the recipe takes at most: a range test's, the exact ``steps``, or the epoch cap's."""
+    if isinstance(recipe.schedule, RangeSchedule):
+        return recipe.schedule.steps
+    return recipe.steps if recipe.steps is not None else recipe.epochs * steps_per_epoch
 
 
 def _full(logits: torch.Tensor) -> torch.Tensor:

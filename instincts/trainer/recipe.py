@@ -1,7 +1,7 @@
 """How to train, as frozen (hashable, cacheable) configs: the recipe and its hooks' settings.
 
-``Recipe`` is the optimiser, learning rate, batch size, epoch cap and precision; ``Switch``,
-``Group`` and a schedule refine it; ``EarlyStopping`` and ``Split`` say when to stop and on what
+``Recipe`` is the optimiser, learning rate, batch size, epoch cap (or exact step count), warm-up and
+precision; ``Switch``, ``Group`` and a schedule refine it; ``EarlyStopping`` and ``Split`` say when to stop and on what
 data; ``Member`` is one network of a batched run (a seed, and optionally its own recipe, dropout
 seed or label noise). All validate their input and name the bad value.
 """
@@ -104,15 +104,19 @@ Schedule = Cosine | RangeSchedule
 
 @dataclass(frozen=True)
 class Recipe:
-    """Optimiser, learning rate, batch size, epoch cap, weight decay, precision, and optional refinements.
+    """Optimiser, learning rate, batch size, length of training, weight decay, precision, and refinements.
 
-    ``epochs`` is the cap: with early stopping training may end sooner. ``precision`` "bf16"/"fp16"
-    runs forward passes under autocast (fp16 with a GradScaler).
+    Length: ``epochs`` is a cap (with early stopping training may end sooner); ``steps`` instead
+    trains exactly that many optimizer steps (the last epoch may be partial), so arms at different
+    batch sizes can take equal steps without rounding to epochs. Give one of the two.
+    ``warmup`` ramps the lr linearly over the first ``warmup`` steps, ``lr * (step + 1) / warmup``
+    (Goyal et al. 2017), then leaves it to the schedule (or constant); it multiplies a schedule.
+    ``precision`` "bf16"/"fp16" runs forward passes under autocast (fp16 with a GradScaler).
     """
 
     batch_size: int
     lr: float
-    epochs: int
+    epochs: int | None = None
     optimizer: str = "adam"
     momentum: float = 0.0
     weight_decay: float = 0.0
@@ -120,12 +124,14 @@ class Recipe:
     switch: Switch | None = None
     groups: tuple[Group, ...] = ()
     schedule: Schedule | None = None
+    steps: int | None = None
+    warmup: int = 0
 
     def __post_init__(self) -> None:
         _count("batch_size", self.batch_size)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise InvalidArgument(f"lr={self.lr!r} is not allowed: the learning rate must be > 0")
-        _count("epochs", self.epochs)
+        self._check_length()
         if self.optimizer not in OPTIMIZERS:
             raise InvalidArgument(f"optimizer={self.optimizer!r} is not allowed: choose 'sgd', 'adam' or 'adamw'")
         _non_negative("momentum", self.momentum)
@@ -138,19 +144,47 @@ class Recipe:
             raise InvalidArgument(f"groups={self.groups!r} is not allowed: give a tuple of Group(prefix, ...)")
         if self.schedule is not None and not isinstance(self.schedule, (Cosine, RangeSchedule)):
             raise InvalidArgument(f"schedule={self.schedule!r} is not allowed: give Cosine(), RangeSchedule() or None")
+        self._check_warmup()
+
+    def _check_length(self) -> None:
+        if (self.epochs is None) == (self.steps is None):
+            raise InvalidArgument(f"epochs={self.epochs!r}, steps={self.steps!r} are not allowed: give epochs= (a cap) "
+                                  "or steps= (an exact number of optimizer steps), one of the two")
+        if self.epochs is not None:
+            _count("epochs", self.epochs)
+        if self.steps is not None:
+            _count("steps", self.steps)
+            if isinstance(self.schedule, RangeSchedule):
+                raise InvalidArgument(f"steps={self.steps!r} is not allowed with a RangeSchedule: its own steps "
+                                      "end the range test")
+
+    def _check_warmup(self) -> None:
+        _count("warmup", self.warmup, 0)
+        if self.warmup and isinstance(self.schedule, RangeSchedule):
+            raise InvalidArgument(f"warmup={self.warmup!r} is not allowed with a RangeSchedule: the range test "
+                                  "sets every step's lr itself")
+        if self.warmup and self.switch is not None:
+            raise InvalidArgument(f"warmup={self.warmup!r} is not allowed with a Switch: warm up the first "
+                                  "optimiser or switch, not both")
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         """Mixed precision for forward passes when ``precision`` asks for it, else nothing."""
         dtype = PRECISIONS[self.precision]
         return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
+    def sets_lr(self, step: int) -> bool:
+        """Whether the trainer must set the lr at ``step``: every step under a schedule; under a warm-up
+        alone its steps and the first after it (back to the full lr, where it then stays)."""
+        return self.schedule is not None or (self.warmup > 0 and step <= self.warmup)
+
     def lr_at(self, step: int, total: int) -> float:
         """The base learning rate at optimiser step ``step`` of ``total`` (before any group's own lr)."""
         if isinstance(self.schedule, RangeSchedule):
             return self.schedule.lrs()[min(step, self.schedule.steps - 1)]
+        lr = self.lr * min(1.0, (step + 1) / self.warmup) if self.warmup else self.lr
         if isinstance(self.schedule, Cosine):
-            return self.lr * self.schedule.factor(step, total)
-        return self.lr
+            return lr * self.schedule.factor(step, total)
+        return lr
 
 
 @dataclass(frozen=True)

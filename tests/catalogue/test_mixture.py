@@ -132,3 +132,24 @@ def test_bad_sizes_are_refused(n):
 def test_bad_seed_is_refused():
     with pytest.raises(TypeError, match="seed="):
         Mixture().sample(10, "0")
+
+
+@pytest.mark.parametrize("dim", [1, 20, 160])
+def test_with_bayes_error_fixes_the_best_rules_error_in_any_dimension(dim):
+    world = Mixture.with_bayes_error(dim, 0.132)
+    assert world.bayes_error() == pytest.approx(0.132, abs=1e-9)
+    x, y = world.sample(40_000, 5)
+    rule_error = float(((x.sum(1) > 0).long() != y).float().mean())
+    assert rule_error == pytest.approx(0.132, abs=0.006)  # 4 binomial sd at n=40,000
+
+
+@pytest.mark.parametrize("dim, error", [(0, 0.1), (20, 0.0), (20, 0.5), (20, True)])
+def test_with_bayes_error_names_the_bad_value(dim, error):
+    with pytest.raises(ValueError, match="dim=|error="):
+        Mixture.with_bayes_error(dim, error)
+
+
+def test_bayes_error_is_refused_off_distribution():
+    with pytest.raises(ValueError, match="shift"):
+        Mixture().off_distribution().bayes_error()
+    assert Mixture().bayes_error() == pytest.approx(1 - Mixture().rule_accuracy())

@@ -26,13 +26,13 @@ ALPHA = 0.05
 STRATEGIES = {
     "width": "width=st.integers(1, 512)",
     # BS-1's strategy, as claims/test_batch_size.py draws it (test_bs1_strategy_is_the_claims checks)
-    "bs1": "batch=st.integers(1, 63).map(lambda k: 2 * k + 1), lr=st.sampled_from([1e-3, 3e-3])",
+    "bs1": "batch=log_integers(1, 127).map(lambda k: 2 * k + 1), lr=log_floats(3e-4, 1e-2)",
 }
 
 CLAIMS = '''
 import numpy as np
 from hypothesis import given, strategies as st
-from instincts import Superior, claim
+from instincts import Superior, claim, log_floats, log_integers
 
 
 def noise(*key):
@@ -108,8 +108,7 @@ def test_null_claims_refute_at_most_alpha_slow(pytester, strategy, comparisons, 
 def test_bs1_strategy_is_the_claims():
     """The strategy above is BS-1's, read from its claim module (tests import no claim module)."""
     source = (Path(__file__).parents[2] / "claims" / "test_batch_size.py").read_text()
-    assert "return st.integers(1, 63).map(lambda k: 2 * k + 1)" in source
-    assert "@given(batch=odd_batch_sizes(), lr=st.sampled_from([1e-3, 3e-3]))" in source
+    assert f"@given({STRATEGIES['bs1']})" in source
 
 
 def test_parts_record_their_alphas(pytester):

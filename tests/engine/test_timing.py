@@ -114,3 +114,46 @@ def test_a_crashed_worker_fails_fast_with_its_error():
     assert all(p.poll() is not None for p in group.procs)
     with pytest.raises(WorkerError, match="gave no reply within"):  # a worker that hangs is killed
         WorkerGroup(1, backend="none", timeout=0.01)
+
+
+def test_benchmark_interleaved_times_each_function_in_palindromic_passes():
+    from instincts.timing import benchmark_interleaved
+
+    runs: list[str] = []  # one letter per run of calls to the same function
+
+    def mark(letter: str):
+        def fn() -> None:
+            if not runs or runs[-1] != letter:
+                runs.append(letter)
+            time.sleep(0.0002)
+        return fn
+
+    seconds = benchmark_interleaved([mark("a"), mark("b"), mark("c")], passes=2, min_run_time=0.005, warmup=1)
+    assert seconds.shape == (2, 3) and (seconds > 0).all()
+    assert "".join(runs) == "abc" + "abc" + "ba"  # warm-up, pass 0 forward, pass 1 reversed (its c joins pass 0s)
+
+
+def test_benchmark_interleaved_sees_a_slower_function_on_either_clock():
+    from instincts.timing import benchmark_interleaved
+
+    def busy(n: int):
+        return lambda: sum(range(n))
+
+    for clock in ("wall", "cpu"):
+        seconds = benchmark_interleaved([busy(4000), busy(1000)], min_run_time=0.01, clock=clock).mean(axis=0)
+        assert seconds[0] / seconds[1] > 2.0, clock
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"fns": []}, "fns=\\[\\] is not allowed"),
+    ({"fns": [3]}, "fns\\[0\\]=3 is not callable"),
+    ({"passes": 0}, "passes=0"),
+    ({"min_run_time": 0}, "min_run_time=0 is not allowed"),
+    ({"clock": "tsc"}, "clock='tsc' is not allowed: choose one of wall, cpu"),
+])
+def test_benchmark_interleaved_names_bad_input(kwargs, message):
+    from instincts.timing import benchmark_interleaved
+
+    kwargs = {"fns": [lambda: None], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        benchmark_interleaved(kwargs.pop("fns"), **kwargs)
