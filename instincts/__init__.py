@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         permutations,
         recalibrate_batchnorm,
         seed_streams,
+        split_indices,
         train,
     )
     from instincts.verdict import INCONCLUSIVE, REFUTED, SUPPORTED, Outcome, Verdict
@@ -77,7 +78,7 @@ _EXPORTS = {
     "instincts.trainer": ("Cosine", "EarlyStopping", "Group", "Member", "RangeSchedule", "Recipe", "SoftTargets",
                         "Split", "Switch", "Trained", "batches", "check_strategy", "choose_strategy", "fit",
                         "init_models", "noisy_labels", "permutations", "recalibrate_batchnorm", "seed_streams",
-                        "train"),
+                        "split_indices", "train"),
     "instincts.verdict": ("INCONCLUSIVE", "REFUTED", "SUPPORTED", "Outcome", "Verdict"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -90,7 +91,7 @@ __all__ = ["BUDGETS", "Budget", "CacheWarning", "ClaimsFileError", "Cosine", "De
            "Superior", "Switch", "Trained", "Verdict", "__version__", "batches", "benchmark_interleaved",
            "check_strategy", "choose_strategy", "claim", "copy_bandwidth", "environment", "fit", "init_models",
            "log_floats", "log_integers", "noisy_labels", "permutations", "recalibrate_batchnorm", "seed_streams",
-           "synchronizer", "throughput_ratio", "time_interleaved", "train", "trained"]
+           "split_indices", "synchronizer", "throughput_ratio", "time_interleaved", "train", "trained"]
 
 
 def __getattr__(name: str) -> Any:

@@ -80,8 +80,16 @@ def train(make_model: Callable[[], nn.Module], members: Sequence[int | Member], 
     groups = [[k] for k in range(len(run.members))] if resolved == "loop" else [list(range(len(run.members)))]
     parts = [run.fit_stack(rows, resolved) for rows in groups]
     return Trained(metrics=[m for p in parts for m in p.metrics], models=[m for p in parts for m in p.models],
-                   step_losses=torch.cat([p.step_losses for p in parts], dim=1),
+                   step_losses=_side_by_side([p.step_losses for p in parts]),
                    seconds=sum(p.seconds for p in parts), cpu_seconds=sum(p.cpu_seconds for p in parts))
+
+
+def _side_by_side(losses: list[torch.Tensor]) -> torch.Tensor:
+    """Steps x members from per-stack losses; seeds trained one at a time may stop at different
+    steps (early stopping), so shorter columns are padded with NaN (no step taken)."""
+    steps = max(x.shape[0] for x in losses)
+    return torch.cat([torch.cat([x, x.new_full((steps - x.shape[0], x.shape[1]), float("nan"))]) for x in losses],
+                     dim=1)
 
 
 @dataclass

@@ -1,13 +1,16 @@
-"""Channels packed into rows (IN-6): the layout, the weight mapping, and a broken layout the check catches."""
+"""IN-5 and IN-6 arms: channels packed into rows, negatives, grayscale (fast: no full trainings)."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fixtures.arms.input import ColourShapes, NegativeDigits
+from fixtures.arms.negatives import MAX_N, NegativeDigits, invert_half, pool_and_validation
+from fixtures.arms.packing import ColourScenes
+from fixtures.degrade import grayscale
 from fixtures.interleave import PACKED_TOL, deinterleave, interleave, packed_conv, packed_conv_error, packed_weight
-from instincts import Exact
+from instincts import BUDGETS, Exact, InvalidArgument, RunContext
+from instincts.trainer import TransformInfo, split_indices
 
 
 def test_interleave_puts_channel_rows_in_turn():
@@ -71,16 +74,55 @@ def test_layout_helpers_reject_bad_shapes():
         packed_weight(torch.zeros(3, 3))
 
 
-def test_claim_arms_reject_unknown_settings():
-    with pytest.raises(ValueError, match="layout='planar'"):
-        ColourShapes("planar")
-    with pytest.raises(ValueError, match="train_set='fake'"):
-        NegativeDigits("fake")
+@pytest.mark.parametrize("make,match", [(lambda: ColourScenes("planar"), "layout='planar'"),
+                                        (lambda: ColourScenes(labels="texture"), "labels='texture'"),
+                                        (lambda: NegativeDigits("fake"), "train_set='fake'"),
+                                        (lambda: NegativeDigits(n=MAX_N + 1), f"n={MAX_N + 1}"),
+                                        (lambda: NegativeDigits(n=True), "n=True")])
+def test_claim_arms_reject_unknown_settings(make, match):
+    with pytest.raises(InvalidArgument, match=match):
+        make()
 
 
-def test_colour_shapes_interleaved_data_is_the_packed_stacked_data():
-    x_stacked, y_stacked = ColourShapes("stacked").data(6, seed=1)
-    x_packed, y_packed = ColourShapes("interleaved").data(6, seed=1)
+def test_colour_scenes_layouts_show_the_same_scenes():
+    x_stacked, y_stacked = ColourScenes("stacked").data(6, seed=1)
+    x_packed, y_packed = ColourScenes("interleaved").data(6, seed=1)
+    x_gray, _ = ColourScenes("gray").data(6, seed=1)
     assert x_stacked.shape[1:] == (3, 12, 12) and x_packed.shape[1:] == (1, 36, 12)
     assert torch.equal(deinterleave(x_packed, 3), x_stacked)
     assert torch.equal(y_stacked, y_packed)
+    assert torch.equal(x_gray, grayscale(x_stacked)) and torch.equal(x_gray[:, 0], x_gray[:, 2])
+    _, y_shape = ColourScenes("stacked", "shape").data(6, seed=1)
+    assert not torch.equal(y_shape, y_stacked) and int(y_shape.max()) < 5
+
+
+def test_n_real_is_inside_2n_real_for_every_seed():
+    """The trainer's Split(test=...) keeps the tail of each class's permutation: N's digits are inside 2N's."""
+    (_, y), (_, y_val) = pool_and_validation()
+    assert len(y) == 1149 and len(y_val) == 288
+    for seed in range(3):
+        parts = {}
+        for arm in (NegativeDigits("N real", 100), NegativeDigits("2N real", 100)):
+            parts[arm.train_set] = set(split_indices(y, (1 - arm.images / len(y), 0.0), seed)[-1].tolist())
+        assert abs(len(parts["N real"]) - 100) <= 5 and abs(len(parts["2N real"]) - 200) <= 5
+        assert parts["N real"] < parts["2N real"]
+
+
+def test_arms_get_the_same_step_cap_and_patience():
+    n_arm, mixed, real = (NegativeDigits(s, 100) for s in ("N real", "N real + N inverted", "2N real"))
+    assert n_arm.epochs(5) == mixed.epochs(5) == 10 and real.epochs(5) == 5
+
+
+def test_invert_half_inverts_about_half_and_nothing_else():
+    x = torch.rand(400, 1, 8, 8)
+    out = invert_half(x, TransformInfo(torch.arange(400), torch.Generator().manual_seed(0), 0, 0, 0))
+    inverted = torch.isclose(out, 1 - x).flatten(1).all(1)
+    assert (inverted | torch.isclose(out, x).flatten(1).all(1)).all()
+    assert 150 < int(inverted.sum()) < 250
+
+
+def test_negative_digits_trains_and_reports_facts():
+    context = RunContext(BUDGETS["smoke"].with_(epochs=1), torch.device("cpu"))
+    runs = NegativeDigits("N real + N inverted", 64).run([0, 1], context)
+    assert len(runs) == 2 and {"normal_accuracy", "inverted_accuracy", "epochs_run", "cap_hit"} <= set(runs[0])
+    assert all(r["epochs_run"] <= 8 for r in runs)  # the cap: 4 epochs of 2N images = 8 epochs of N

@@ -366,3 +366,19 @@ def test_bad_input_is_named(kwargs, match):
 def test_recipe_validates(bad, match):
     with pytest.raises(ValueError, match=match):
         Recipe(**(dict(batch_size=16, lr=1e-2, epochs=2) | bad))
+
+
+def test_loop_strategy_with_early_stopping_pads_seeds_that_stop_sooner():
+    """Seeds trained one at a time may stop at different steps: their losses line up, NaN after the stop."""
+    from instincts import EarlyStopping, Recipe, Split, train
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    out = train(lambda: nn.Linear(4, 2), [0, 1, 2], (x, y), Recipe(batch_size=16, lr=0.5, epochs=40),
+                split=Split(validation=0.3), early_stopping=EarlyStopping(patience=1), strategy="loop")
+    epochs = [m["epochs_run"] for m in out.metrics]
+    assert out.step_losses.shape[1] == 3
+    assert len(set(epochs)) > 1, epochs  # the seeds stopped at different epochs (else this tests nothing)
+    steps = torch.isfinite(out.step_losses).sum(0)
+    assert steps.max() == out.step_losses.shape[0] and steps.min() < steps.max()
