@@ -165,7 +165,7 @@ def test_bs3_peak_memory_grows_linearly_with_batch(experiment, width):
     assert judge_memory(experiment, width, cuda=True)
 
 
-@claim("BS-3", "Check: the memory a training step holds (parameters, gradients, Adam state and tensors saved for "
+@claim("BS-3", "The memory a training step holds (parameters, gradients, Adam state and tensors saved for "
        "backward) grows linearly with batch size: a line fitted at 4 batches predicts twice the largest within 10%",
        check=True,
        method=MEMORY + "lo = 64, n = 256, on the CPU. torch keeps no CPU peak statistics (the RSS high-water mark "

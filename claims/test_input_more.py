@@ -64,8 +64,9 @@ def test_inverted_copies_do_not_double_the_data(experiment, n):
     assert no_gain and below_real
 
 
-@claim("IN-5", "check: a CNN trained on normal digits is near chance on their negatives: its accuracy on inverted "
+@claim("IN-5", "A CNN trained on normal digits is near chance on their negatives: its accuracy on inverted "
        "test images is within ±15pp of chance (10%)",
+       check=True,
        section=SECTION, question=IN5_QUESTION, anchors=IN5_ANCHORS,
        method=IN5_METHOD + f" Here: the '2N real' arm (N = {FIXED_N}) on the inverted test set against a constant "
        "10%; TOST with a ±15pp margin." + CHECK_NOTE,
@@ -79,8 +80,9 @@ def test_normal_trained_net_is_near_chance_on_negatives(experiment):
     assert verdict
 
 
-@claim("IN-5", "check: training on negatives buys robustness to negatives: N real + N inverted digits score higher "
+@claim("IN-5", "Training on negatives buys robustness to negatives: N real + N inverted digits score higher "
        "on the inverted test set than 2N real digits",
+       check=True,
        section=SECTION, question=IN5_QUESTION, anchors=IN5_ANCHORS,
        method=IN5_METHOD + f" Here (N = {FIXED_N}): inverted-test accuracy, one-sided paired t test, N real + N "
        "inverted superior." + CHECK_NOTE,
@@ -151,8 +153,9 @@ def test_stacked_channels_beat_interleaved_rows(experiment):
     assert verdict
 
 
-@claim("IN-6", "check: a first conv layer with a (3k, k) kernel and vertical stride 3 on the row-interleaved image "
+@claim("IN-6", "A first conv layer with a (3k, k) kernel and vertical stride 3 on the row-interleaved image "
        "computes exactly what a k x k conv computes on the stacked channels",
+       check=True,
        section=SECTION, question=IN6_QUESTION, anchors=IN6_ANCHORS,
        method="Random images (2 x 3 x H x W, uniform) and random k x k conv weights and biases per seed; the "
               "packed weight puts stacked weight w[o, c, i, j] at row 3i + c of a (3k, k) kernel, stride (3, 1), "
