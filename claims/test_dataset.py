@@ -26,6 +26,7 @@ METHOD = (f"Two-class Gaussian mixtures, 40 and 160 features (separation 1.118/s
           f"are fitted by weighted least squares (weights n / e(1-e)) on n = {SIZES} and extrapolated to "
           f"n = {CURVE.heldout:,} (4x the largest), measured but never fitted. Paired by seed; one comparison per "
           f"world, the claim's verdict is the worse of the two")
+DS1 = dict(comparisons=len(CURVES), section=SECTION, question=QUESTION, anchors=ANCHORS)  # one part per world
 CHECKS = [trained(0.6), Requires("best_val_accuracy", at_least=0.6, why="the early-stopped nets did not learn"),
           Requires("cap_hit", at_most=0.25, why="training hit the epoch cap, not early stopping")]
 
@@ -42,7 +43,7 @@ def in_each_world(experiment, observed: str, predicted: str, expect) -> list[boo
 
 @claim("DS-1", f"A power law with offset, err(n) = a n^-b + c, fitted on n = {SIZES} predicts the test error at "
        f"4x the largest n to within ±0.5pp",
-       comparisons=len(CURVES), section=SECTION, question=QUESTION, anchors=ANCHORS,
+       **DS1,
        method=METHOD + ": observed minus predicted, "
        "TOST margin 0.5pp (a twentieth of the 11-18pp the error falls over the fitted sizes).",
        prediction="Hestness 2017: learning curves are predictable power laws past the small-data region, so the "
@@ -53,7 +54,7 @@ def test_power_law_with_offset_predicts_a_larger_dataset(experiment):
 
 @claim("DS-1", "A pure power law without offset over-predicts the gain: the observed error at 4x the largest n "
        "is above its prediction",
-       comparisons=len(CURVES), section=SECTION, question=QUESTION, anchors=ANCHORS,
+       **DS1,
        method=METHOD + ": observed minus the pure law's "
        "prediction, one-sided paired t.",
        prediction="Hestness 2017: exponents b = 0.07..0.35; on a total error that flattens toward 13.2% a pure law "
@@ -64,7 +65,7 @@ def test_pure_power_law_over_predicts_the_gain(experiment):
 
 @claim("DS-1", f"The offset law's fitted floor c estimates the irreducible error: on n = {SIZES} it is the "
        "mixture's Bayes error (13.2%) to within ±1pp",
-       comparisons=len(CURVES), section=SECTION, question=QUESTION, anchors=ANCHORS,
+       **DS1,
        method=METHOD + ": per seed the fitted c minus the "
        "exact Bayes error, TOST margin 1pp.",
        prediction="Kaplan 2020 / Hestness 2017: the offset is the irreducible error; here it is known, 13.2%, so "

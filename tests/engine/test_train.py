@@ -31,6 +31,7 @@ from instincts.trainer import (
     recalibrate_batchnorm,
     train,
 )
+from tests.engine.nets import Conv
 
 AUGMENT, DROPOUT, LABEL_NOISE = 7919, 31_337, 10_000  # the documented streams, restated
 
@@ -50,16 +51,6 @@ TESTS = {"test": (XT, YT)}
 def mlp(dropout: float = 0.0) -> nn.Module:
     layers = [nn.Linear(12, 16), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else []) + [nn.Linear(16, 3)]
     return nn.Sequential(*layers)
-
-
-class Conv(nn.Module):  # not a plain MLP: trains under vmap or the loop
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv1d(1, 4, 3, padding=1)
-        self.head = nn.Linear(48, 3)
-
-    def forward(self, x):
-        return self.head(torch.relu(self.conv(x[:, None])).flatten(1))
 
 
 def bn_net() -> nn.Module:

@@ -16,6 +16,7 @@ from torch import nn
 
 from instincts.errors import InvalidArgument
 from instincts.trainer import Cosine, EarlyStopping, Member, RangeSchedule, Recipe, Split, Switch, fit, train
+from tests.engine.nets import Conv
 
 DROPOUT = 31_337
 
@@ -33,16 +34,6 @@ TESTS = {"test": data(64, 1)}
 
 def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3))
-
-
-class Conv(nn.Module):  # not a plain MLP: trains under vmap or the loop
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv1d(1, 4, 3, padding=1)
-        self.head = nn.Linear(48, 3)
-
-    def forward(self, x):
-        return self.head(torch.relu(self.conv(x[:, None])).flatten(1))
 
 
 def reference(make, seed: int, recipe: Recipe) -> dict[str, float]:
