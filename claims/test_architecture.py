@@ -1,17 +1,14 @@
-"""Recipes and the rest ("Untitled"): architecture identities and tricks (RC-2, RC-8, RC-9).
+"""Recipes and the rest ("Untitled"): architecture identities and tricks (RC-2, RC-9; RC-8 is in test_figures.py).
 
 RC-2  a deep network without nonlinearities is one linear map; BatchNorm folds into its conv.
-RC-8  an architecture written as text (a layer list, or ``print(model)``) rebuilds the same network.
 RC-9  a RepVGG block fuses into one conv (same outputs, faster); distillation beats hard labels.
 """
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.architectures import architectures
 from fixtures.arms.architecture import (
     DigitsNet,
     FusionSpeedup,
@@ -19,8 +16,6 @@ from fixtures.arms.architecture import (
     bn_fold_error,
     collapse_error,
     fusion_error,
-    layer_list_error,
-    repr_round_trip_error,
 )
 from instincts import Equivalent, Exact, Reference, Superior, claim
 
@@ -78,47 +73,6 @@ def test_deep_linear_net_scores_like_logistic_regression(experiment, depth, widt
     below = experiment.compare(DigitsNet(depth, width, "relu"), deep, metric="test_accuracy", expect=Superior(),
                                config=config, labels=("ReLU net", "deep linear"))
     assert like and below
-
-
-# -- RC-8 --------------------------------------------------------------------------------------
-RC8_Q = "Can a program read a paper's description of a network and build it?"
-RC8_ANCHORS = ["Sethi et al. 2018 (DLPaper2Code): >93% accuracy rebuilding simulated architecture diagrams"]
-RC8_METHOD = ("Hypothesis generates image classifiers as layer lists (1-4 conv stages with kernel 1/3/5, 1-24 "
-              "channels, optional BatchNorm, one of 4 activations, optional max/avg pool 2/3; gap or flatten; "
-              "0-2 hidden linear layers with optional dropout; 2-10 classes) on 1 or 3 channel inputs of 4, 8 or "
-              "16 pixels. The parsers (models/from_text.py) use regular expressions and a literal-only "
-              "tokeniser against a whitelist: no text is evaluated.")
-
-
-@claim("RC-8", "An architecture written as a layer list rebuilds a network with the parameter count and output "
-       "shape the text implies", section=SECTION, question=RC8_Q, anchors=RC8_ANCHORS,
-       method=RC8_METHOD + " The expected count and shape come from textbook formulas applied to the drawn list "
-              "(fixtures/architectures.py), apart from the parser. Error per seed (seeded init and input): "
-              "|count difference| + 1 if the output shape differs; exact (tolerance 0).")
-@given(arch=architectures())
-def test_layer_list_rebuilds_network(experiment, arch):
-    assert experiment.exact(lambda seed: layer_list_error(seed, arch), expect=Exact(tol=0),
-                            config={"layers": arch.text, "in_shape": list(arch.in_shape)})
-
-
-@claim("RC-8", "A model's printed repr rebuilds the same network: equal parameter count, repr and outputs",
-       section=SECTION, question=RC8_Q, anchors=RC8_ANCHORS,
-       method=RC8_METHOD + " Per seed the drawn model (seeded init) is printed, the text parsed back, the "
-              "original's state dict loaded into the rebuilt model, and 3 random inputs run through both (eval "
-              "mode). Error: |count difference| + 1 if repr(rebuilt) != the text + max |output difference|; "
-              "exact (tolerance 0: the same modules and weights compute the same floats).")
-@given(arch=architectures())
-def test_printed_model_rebuilds_network(experiment, arch):
-    assert experiment.exact(lambda seed: repr_round_trip_error(seed, arch), expect=Exact(tol=0),
-                            config={"layers": arch.text, "in_shape": list(arch.in_shape)})
-
-
-@claim("RC-8", "A program reads an architecture figure (an image of a diagram) and builds the network",
-       section=SECTION, question=RC8_Q, anchors=RC8_ANCHORS,
-       method="Would render diagrams of the drawn architectures and read them back with OCR / a vision model.")
-def test_figure_reading_ocr(experiment):
-    pytest.skip("reading a figure needs an OCR or vision-language model (weights, usually a GPU); none is "
-                "available offline here, so only the text forms (layer list, printed repr) are checked")
 
 
 # -- RC-9 --------------------------------------------------------------------------------------
