@@ -12,7 +12,7 @@ import torch
 
 from fixtures.ablation import HiddenUnits, random_keep, unit_importance
 from fixtures.arms.dropout import Ablation, MaskSpread
-from fixtures.arms.optimizers import DigitsRecipe, Grid, RangeTest, scaled_run_deviation
+from fixtures.arms.optimizers import DigitsRecipe, Grid, RangeTest, WithControl, fit_subset, scaled_run_deviation
 from fixtures.loss_scaling import underflow_fraction
 from fixtures.recipes import fit_val_test, read_range_test
 from instincts import BUDGETS, InvalidArgument, Recipe, RunContext, Switch, train
@@ -42,6 +42,28 @@ def test_grid_reports_each_recipe_as_trained_alone():
             assert set(row) >= {f"{m}[{i}]" for m in ("val_accuracy", "test_accuracy", "train_loss")}
             assert row[f"train_loss[{i}]"] == pytest.approx(ref["train_loss"], rel=1e-4)
             assert row[f"val_accuracy[{i}]"] == pytest.approx(ref["val_accuracy"], abs=1 / 288)
+
+
+def test_grid_mixes_activations_and_groups_as_if_trained_alone():
+    recipes = (DigitsRecipe(act="gelu"), DigitsRecipe(), DigitsRecipe(head_lr=1e-2), DigitsRecipe(act="gelu", lr=3e-3))
+    rows = Grid(recipes).run([0], ONE_EPOCH)[0]
+    for i, recipe in enumerate(recipes):
+        assert rows[f"train_loss[{i}]"] == pytest.approx(recipe.run([0], ONE_EPOCH)[0]["train_loss"], rel=1e-4)
+    assert rows["train_loss[0]"] != rows["train_loss[1]"] != rows["train_loss[2]"]  # act and head lr took effect
+
+
+def test_head_lr_is_a_parameter_group_and_steps_fix_the_length():
+    recipe = DigitsRecipe(head_lr=4e-3, steps=50).recipe(12)
+    assert recipe.groups[0].prefix == "2." and recipe.groups[0].lr == 4e-3 and recipe.steps == 50
+    assert DigitsRecipe(epochs=40).recipe(12).epochs == 40 and DigitsRecipe().recipe(12).epochs == 12
+
+
+def test_subset_is_stratified_and_control_gain_is_zero_against_itself():
+    _, y = fit_subset(300)
+    assert len(y) == 300 and torch.bincount(y).min() >= 28
+    arm = DigitsRecipe(train_size=300, steps=20)
+    rows = WithControl(arm, arm).run([0, 1], ONE_EPOCH)
+    assert all(r["gain"] == 0.0 and "val_accuracy" in r for r in rows)
 
 
 def test_switch_hands_over_after_the_stated_fraction_of_epochs():
@@ -110,6 +132,9 @@ def test_importance_ranks_a_dead_unit_last(small, trained):
     ({"switch_at": 1.0}, r"switch_at=1.0 is not allowed"),
     ({"switch_at": 0.2}, r"switch_at=0.2, switch_lr=0.0 are not allowed"),
     ({"weight_decay": -1.0}, r"weight_decay=-1.0 is not allowed"),
+    ({"act": "tanh"}, r"act='tanh' is not allowed"),
+    ({"train_size": 5}, r"train_size=5 is not allowed"),
+    ({"head_lr": 0.0}, r"group lr=0.0 is not allowed"),
 ])
 def test_recipe_rejects_bad_values(kwargs, match):
     with pytest.raises(InvalidArgument, match=match):
@@ -127,3 +152,11 @@ def test_other_bad_values_are_named():
         scaled_run_deviation(0, 2.0, "lbfgs")
     with pytest.raises(InvalidArgument, match="a Grid trains in one batch"):
         Grid((DigitsRecipe(), DigitsRecipe(hidden=32))).run([0], ONE_EPOCH)
+
+
+def test_grid_width_counts_cells_near_each_seeds_best():
+    from fixtures.arms.optimizers import GridWidth
+
+    cells = (DigitsRecipe(lr=1e-3), DigitsRecipe(lr=1e-6))  # the tiny lr stays near chance: 1 of 2 cells is good
+    rows = GridWidth(cells, cells[:1]).run([0, 1], ONE_EPOCH)
+    assert all(r["width"] == 0.5 and r["gain"] == 0.0 for r in rows)
