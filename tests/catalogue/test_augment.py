@@ -93,3 +93,49 @@ def test_style_families_are_balanced_and_an_unknown_one_is_rejected():
         assert x.shape == (10, 3, SIDE, SIDE) and torch.bincount(y).tolist() == [2] * 5, kind
     with pytest.raises(ValueError, match="'sepia' is unknown"):
         style_images("sepia", 10, seed=0)
+
+
+def test_rand_augment_is_deterministic_and_leaves_some_images_as_they_are():
+    from fixtures.augment import rand_augment
+
+    x = torch.ones(60, 1, 8, 8)
+    op = rand_augment(["cutout"], magnitude=1.0, layers=1)
+    a = op(x, gen(4))
+    assert torch.equal(a, op(x, gen(4)))
+    untouched = (a == 1).all(dim=(1, 2, 3))
+    assert untouched.any() and not untouched.all()  # the identity is one of the two choices per image
+    with pytest.raises(ValueError, match="layers=0"):
+        rand_augment(["shift"], 0.5, layers=0)
+
+
+def test_magnitude_scales_the_op_and_is_checked():
+    from fixtures.augment import at_magnitude
+
+    out = at_magnitude("cutout", 0.25)(torch.ones(5, 1, 8, 8), gen(0))
+    assert ((out == 0).sum(dim=(2, 3)) == 1).all()  # a 0.125 x 8 = 1 px hole at a quarter of full strength
+    with pytest.raises(ValueError, match="magnitude=0"):
+        at_magnitude("shift", 0)
+
+
+def test_rand_conv_restyles_the_background_and_is_deterministic():
+    from fixtures.augment import rand_conv
+
+    x = style_images("fixed", 8, seed=0)[0]
+    a = rand_conv(x, gen(5))
+    assert a.shape == x.shape and torch.equal(a, rand_conv(x, gen(5)))
+    assert float(a.min()) >= 0 and float(a.max()) <= 1 and not torch.equal(a, x)
+    assert float(a[:, :, 0, 0].std()) > 0  # the black corners turn colours that differ by image
+
+
+def test_faster_rcnn_grid_and_kmeans_restarts():
+    import numpy as np
+
+    from fixtures.boxes import draw_boxes, faster_rcnn_anchors, kmeans_anchors, mean_best_iou
+
+    grid = faster_rcnn_anchors()
+    assert grid.shape == (9, 2) and np.allclose(grid.prod(1), np.repeat([128.0, 256.0, 512.0], 3) ** 2)
+    boxes = draw_boxes(0, 300, "mixed")
+    one, many = (kmeans_anchors(boxes, 5, "iou", seed=1, restarts=r) for r in (1, 5))
+    assert mean_best_iou(boxes, many) >= mean_best_iou(boxes, one) - 1e-9
+    with pytest.raises(ValueError, match="restarts=0"):
+        kmeans_anchors(boxes, 5, restarts=0)
