@@ -22,7 +22,7 @@ from fixtures.arms.optimizers import (
     log10_adam_deviation,
     scaled_run_deviation,
 )
-from fixtures.recipes import attach_tuning, range_test, tune_on_validation, tuning_seeds
+from fixtures.recipes import DIGITS, TUNING, attach_tuning, range_test, tune_on_validation, tuning_seeds
 from instincts import (
     Decreasing,
     Equivalent,
@@ -38,12 +38,6 @@ from instincts import (
 )
 
 SECTION = "Recipes and the rest"
-DIGITS = ("MLP 64-64-10 (ReLU) on sklearn digits: 1,149 fit / 288 validation (stratified, out of the 1,437 "
-          "training images) / 360 test; batch 32, epochs from the budget; seeds set init and data order, "
-          "paired across arms. ")
-TUNING = ("Tuning: each grid point trains on the fit split with tuning seeds 1000.. (a quarter of the budget's "
-          "seeds, at least 3), the best mean validation accuracy wins (ties: the first listed); the pick is then "
-          "trained with the evaluation seeds and scored on the test set. ")
 
 
 # -- RC-3 ------------------------------------------------------------------------------------------

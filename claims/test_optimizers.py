@@ -9,16 +9,10 @@ Every tuned arm is tuned on a validation split carved out of the training set, w
 from __future__ import annotations
 
 from fixtures.arms.optimizers import DigitsRecipe, Grid, GridWidth, WithControl
-from fixtures.recipes import attach_tuning, tune_each, tuning_seeds
+from fixtures.recipes import DIGITS, TUNING, attach_tuning, tune_each, tuning_seeds
 from instincts import Equivalent, NonInferior, Requires, Superior, claim, trained
 
 SECTION = "Recipes and the rest"
-DIGITS = ("MLP 64-64-10 (ReLU) on sklearn digits: 1,149 fit / 288 validation (stratified, out of the 1,437 "
-          "training images) / 360 test; batch 32, epochs from the budget; seeds set init and data order, "
-          "paired across arms. ")
-TUNING = ("Tuning: each grid point trains on the fit split with tuning seeds 1000.. (a quarter of the budget's "
-          "seeds, at least 3), the best mean validation accuracy wins (ties: the first listed); the pick is then "
-          "trained with the evaluation seeds and scored on the test set. ")
 
 
 EPOCHS = 40  # RC-11 and the pairings: 40 epochs of the 1,149 fit images (1,440 steps), every arm near 100% train
