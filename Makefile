@@ -21,7 +21,7 @@ PYTHON ?= python3
 LOCK ?= requirements.lock
 N ?= auto
 
-.PHONY: setup lock claims test gate report lint clean
+.PHONY: setup lock claims test gate report lint clean gpu-check
 
 setup: $(VENV)/.installed
 
@@ -80,3 +80,9 @@ lint: setup
 
 clean:
 	rm -rf reports/allure-results reports/claims.json .instincts-cache .hypothesis
+
+# The GPU check (scripts/gpu_check.py) runs with the GPU machine's own python3, no setup; it skips without CUDA.
+GPU_PYTHON ?= python3
+
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) scripts/gpu_check.py

@@ -61,7 +61,28 @@ def _parser() -> argparse.ArgumentParser:
                    help="the checkout with allurerc.mjs, package.json and package-lock.json "
                         "(default: found from the current folder)")
     r.set_defaults(func=run_report)
+
+    c = sub.add_parser("catalogue", help="write the catalogue's forest plot and markdown table",
+                       description="Write catalogue.png, catalogue.svg and catalogue.md (every claim part's "
+                                   "verdict at a glance). Exit 0: written, 2: unusable claims.json.")
+    c.add_argument("--claims", type=Path, default=Path("reports") / "claims.json",
+                   help="claims.json to draw (default: reports/claims.json)")
+    c.add_argument("--out", type=Path, default=Path("reports"), help="folder to write into (default: reports)")
+    c.set_defaults(func=run_catalogue)
     return parser
+
+
+def run_catalogue(args: argparse.Namespace) -> int:
+    """``instincts catalogue``: write the forest plot and table; print their paths."""
+    from instincts import catalogue
+
+    try:
+        paths = catalogue.write(args.claims, args.out)
+    except ClaimsFileError as exc:
+        print(f"instincts catalogue: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(map(str, paths)))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,3 +61,25 @@ def share(value: float) -> str:
 def share_interval(low: float, high: float) -> str:
     """An interval of probabilities: "[0.6, 0.93]"."""
     return f"[{share(low)}, {share(high)}]"
+
+
+def labelled_interval(low: float, high: float, level: float, unit: str = "") -> str:
+    """A confidence interval with its level, in the unit's scale: "90% CI [-0.1, +0.4]"."""
+    return f"{percent(level)} CI {interval(low, high, unit)}"
+
+
+_FACT_NAMES = {"epochs_run": "epochs", "train_accuracy": "train acc", "best_val_accuracy": "val acc",
+               "train_loss": "train loss", "cap_hit": "cap hit"}
+
+
+def training_facts(facts: dict[str, dict[str, float]]) -> str:
+    """Arms' training facts in one short line, arms joined by "/": "epochs 33/33, train acc 99.1%/99.1%"."""
+    arms = list(facts.values())
+    out = []
+    for name, short_name in _FACT_NAMES.items():
+        values = [arm[name] for arm in arms if name in arm]
+        if not values:
+            continue
+        shown = [f"{100 * v:.1f}%" if name.endswith("accuracy") else short(v) for v in values]
+        out.append(f"{short_name} {'/'.join(shown)}")
+    return ", ".join(out)

@@ -81,7 +81,7 @@ def claim_plot(records: Sequence[Record], title: str) -> bytes:
         _data_panel(left, record)
         _effect_panel(right, record)
         cfg = ", ".join(f"{k}={v}" for k, v in record.config.items())
-        left.set_title(f"{record.verdict.outcome.value}: {cfg}"[:90], fontsize=8,
+        left.set_title(f"{record.verdict.outcome.value} ({record.verdict.expected}): {cfg}"[:110], fontsize=8,
                        color=COLOURS[record.verdict.outcome.value], loc="left")
     fig.suptitle(_wrap(title, 90), fontsize=10)
     fig.tight_layout()
