@@ -17,7 +17,7 @@ from typing import Any
 
 from instincts.errors import CacheWarning
 
-__all__ = ["SCHEMA", "CacheWarning", "RunCache", "digest", "write_json_atomic"]
+__all__ = ["SCHEMA", "CacheWarning", "RunCache", "digest", "write_atomic", "write_json_atomic"]
 
 SCHEMA = 1
 
@@ -27,19 +27,27 @@ def digest(identity: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """The one place that writes a file so that readers see the old file or the new one, never half
+    of one (temp file, fsync, os.replace). ``mode``: the file's permissions (mkstemp's are 0o600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True, allow_nan=False)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON atomically (``write_atomic``); NaN and infinity are refused, not written."""
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False).encode())
 
 
 class RunCache:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from instincts import fmt, results
+from instincts.cache import write_atomic
 from instincts.results import VERDICTS, ClaimResult, Part
 
 if TYPE_CHECKING:
@@ -289,16 +288,7 @@ def markdown(claims: Sequence[ClaimResult]) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, mode=0o644)  # a report is for everyone, not only its writer
 
 
 def write(claims_json_path: Path | str = Path("reports") / "claims.json",

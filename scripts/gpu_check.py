@@ -190,12 +190,14 @@ class Run:
         self.write()
 
     def write(self) -> Path:
+        from instincts.cache import write_atomic  # after sys.path holds this checkout
+
         self.report["wall_s"] = round(time.monotonic() - self.start, 1)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         stem = safe_name(str(self.report.get("facts", {}).get("name", self.report["device"])))
         path = self.out_dir / f"{stem}.json"
-        path.write_text(json.dumps(self.report, indent=1, default=str))
-        (self.out_dir / f"{stem}.md").write_text(render_markdown(self.report))
+        write_atomic(path, json.dumps(self.report, indent=1, default=str).encode(), mode=0o644)  # whole, even if killed
+        write_atomic(self.out_dir / f"{stem}.md", render_markdown(self.report).encode(), mode=0o644)
         return path
 
 
