@@ -58,7 +58,8 @@ claims: setup
 
 # Smoke runs are deterministic on one machine; across CPUs an image or two may flip in training,
 # so effects may drift by up to 1pp before the gate calls it a regression (verdict flips always count).
-# The smoke catalogue must stay under 15 minutes on 2 workers: 30 serial minutes of claim time.
+# The smoke catalogue must stay under 15 minutes on 2 workers: 30 serial minutes of claim time, counted
+# on the baseline's machine (the gate divides by the median current/baseline claim-time ratio).
 gate: setup
 	$(VENV)/bin/instincts gate --baseline $(BASELINE) --current reports/claims.json --tolerance 0.01 \
 	  --max-claim-minutes 30

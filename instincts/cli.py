@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                         f"(default: {gate.DEFAULT_EFFECT_TOLERANCE:g}, any significant drop)")
     g.add_argument("--max-claim-minutes", type=float, default=None, metavar="M",
                    help="also fail when the current claims took more than M minutes in all (each claim's own "
-                        "time summed: serial minutes; with -n W the wall time is about M / W)")
+                        "time summed: serial minutes; with -n W the wall time is about M / W), in minutes of the "
+                        "baseline's machine: divided by the median current/baseline duration ratio)")
     g.add_argument("--update", action="store_true",
                    help="write the current claims.json as the new baseline (deliberately) instead of gating")
     g.set_defaults(func=run_gate)
@@ -100,7 +101,6 @@ def run_gate(args: argparse.Namespace) -> int:
     try:
         gate.check_settings(args.tolerance, args.alpha, args.effect_tolerance)
         current = results.read(args.current, "current")
-        too_slow = "" if args.max_claim_minutes is None else runtime.over_limit(current.claims, args.max_claim_minutes)
         baseline_path = args.baseline or gate.default_baseline(current, args.current)
         if args.update:
             print(gate.update_baseline(current, args.current, baseline_path))
@@ -110,6 +110,8 @@ def run_gate(args: argparse.Namespace) -> int:
                                   f"with: instincts gate --baseline {baseline_path} --current {args.current} "
                                   "--update)")
         baseline = results.read(baseline_path, "baseline")
+        too_slow = "" if args.max_claim_minutes is None else runtime.over_limit(
+            current.claims, args.max_claim_minutes, baseline.claims)
         try:
             result = gate.compare(baseline, current, strict=args.strict, tolerance=args.tolerance, alpha=args.alpha,
                                   effect_tolerance=args.effect_tolerance)
@@ -120,6 +122,9 @@ def run_gate(args: argparse.Namespace) -> int:
         return 2
     print(f"baseline {baseline_path} ({baseline.written})  vs  current {args.current} ({current.written})")
     print(runtime.summary(current.claims))
+    factor = runtime.machine_factor(current.claims, baseline.claims)
+    if factor is not None:
+        print(f"machine factor {factor:.2f} (median claim time here / in the baseline)")
     print(result.report())
     if too_slow:
         print(f"instincts gate: FAIL: {too_slow}")

@@ -39,3 +39,28 @@ def test_gate_fails_a_run_over_its_time_limit(tmp_path, capsys):
     assert main(["gate", "--baseline", str(path), "--current", str(path), "--max-claim-minutes", "2"]) == 1
     assert "over the limit of 2" in capsys.readouterr().out
     assert json.loads(path.read_text())["claims"]
+
+
+def timed(seconds):
+    return [ClaimResult(id=f"X-{i}", nodeid=f"n{i}", verdict="SKIPPED", duration_s=s, reason="r")
+            for i, s in enumerate(seconds)]
+
+
+def test_a_slower_machine_is_not_a_longer_catalogue():
+    base = timed([10.0] * 12)
+    assert runtime.machine_factor(timed([22.0] * 12), base) == pytest.approx(2.2)
+    assert runtime.over_limit(timed([22.0] * 12), 2.5, base) == ""  # 4.4 min here, 2.0 on the baseline's machine
+    assert "serial minutes" in runtime.over_limit(timed([22.0] * 12), 2.5)
+
+
+def test_one_claim_that_grows_still_fails_on_any_machine():
+    base = timed([10.0] * 12)
+    grown = timed([20.0] * 11 + [400.0])  # the machine is 2x slower and one claim grew 20x
+    assert runtime.machine_factor(grown, base) == pytest.approx(2.0)
+    message = runtime.over_limit(grown, 2.5, base)
+    assert message.startswith("the claims took 5.2 baseline-machine minutes (10.3 here, on a machine 2.00x")
+
+
+def test_too_few_matched_claims_fall_back_to_serial_time():
+    assert runtime.machine_factor(timed([22.0] * 5), timed([10.0] * 5)) is None
+    assert runtime.machine_factor(timed([0.5] * 12), timed([0.2] * 12)) is None  # too short to time
