@@ -8,7 +8,7 @@
 # needs something the lock lacks. pyproject.toml keeps open ranges (for people who install the
 # plugin into their own project); requirements.in holds the pins for this repo only (torch +cpu).
 #
-# Refreshing the lock (pip-tools' pip-compile of pyproject.toml + its dev extra + requirements.in,
+# Refreshing the lock (pip-tools' pip-compile of pyproject.toml + its dev, dask and slurm extras + requirements.in,
 # run with Python 3.11 from a tool venv, .venv-lock):
 #   make lock                     after editing dependencies: re-resolves, keeping current pins
 #                                 where they still fit
@@ -39,7 +39,7 @@ P ?=
 
 lock: $(LOCK_VENV)/.installed
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet \
-	  pyproject.toml requirements.in --extra dev --output-file $(LOCK) \
+	  pyproject.toml requirements.in --extra dev --extra dask --extra slurm --output-file $(LOCK) \
 	  --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
 	  $(if $(UPGRADE),--upgrade) $(foreach p,$(P),--upgrade-package $(p))
 

@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_command(paths: Sequence[str], workers: str | None, cache_dir: Path, claims_json: Path,
-                   budget: str, keyword: str | None) -> list[str]:
-    """The pytest command line for one run: serial (``-p no:xdist``) or ``-n workers``."""
+                   budget: str, keyword: str | None, extra: Sequence[str] = ()) -> list[str]:
+    """The pytest command line for one run: serial (``-p no:xdist``) or ``-n workers``, then ``extra``."""
     cmd = [sys.executable, "-m", "pytest", *paths, "-q", "--budget", budget, "-p", "no:randomly",
            "--claims-cache-dir", str(cache_dir), "--claims-json", str(claims_json)]
     cmd += ["-p", "no:xdist"] if workers is None else ["-n", workers]
-    return cmd + (["-k", keyword] if keyword else [])
+    return cmd + (["-k", keyword] if keyword else []) + list(extra)
 
 
 def run_once(cmd: list[str], label: str) -> tuple[float, int, str]:

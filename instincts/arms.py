@@ -43,7 +43,7 @@ def check_arm(arm: object, name: str) -> None:
         return
     raise TypeError(
         f"{name}={arm!r} is neither a config (a dataclass with a run(seeds, context) method) "
-        "nor a callable (seed: int) -> float | dict[str, float]"
+        "nor a callable (seed: int[, context]) -> float | dict[str, float]"
     )
 
 
@@ -188,9 +188,23 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def run_callable(arm: Callable[[int], Any], seed: int) -> Metrics:
+def takes_context(arm: Callable[..., Any]) -> bool:
+    """An arm ``(seed, context)``: two positional parameters without defaults (or one named
+    ``context``), else ``(seed)``: ``def arm(seed, width=64)`` keeps its default."""
+    try:
+        params = inspect.signature(arm).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: called as (seed)
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    return len(required) >= 2 or any(p.name == "context" for p in positional[1:2])
+
+
+def run_callable(arm: Callable[..., Any], seed: int, context: Any = None) -> Metrics:
+    """One seed of a callable arm, seeded first; ``context`` (budget, device, epochs, data scale)
+    goes to an arm that takes ``(seed, context)``."""
     seed_everything(seed)
-    out = arm(seed)
+    out = arm(seed, context) if context is not None and takes_context(arm) else arm(seed)
     if isinstance(out, dict):
         return {str(k): _to_float(v, k) for k, v in out.items()}
     return {"value": _to_float(out, "value")}

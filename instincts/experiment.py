@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from instincts import arms as arms_mod
+from instincts import executors
 from instincts._version import __version__
 from instincts.alpha import Ledger, Share
 from instincts.budget import Budget
@@ -35,10 +36,25 @@ Runs = dict[str, list[arms_mod.Metrics]]  # arm label -> the metrics of each see
 
 @dataclass
 class RunContext:
-    """What a config's ``run`` may use: the budget and the device."""
+    """What an arm may use: the budget and the device (a config's ``run`` and a callable taking
+    ``(seed, context)``)."""
 
     budget: Budget
     device: torch.device
+
+    @property
+    def epochs(self) -> int:
+        return self.budget.epochs
+
+    @property
+    def data_scale(self) -> float:
+        return self.budget.data_scale
+
+
+def train_config(arm: Any, seeds: list[int], budget: Budget, device: torch.device | str) -> list[arms_mod.Metrics]:
+    """One task: a config trains a batch of seeds (on a remote worker ``device`` is the type, e.g.
+    ``"cuda"``, and the worker's own device of that type is used)."""
+    return arm.run(seeds, RunContext(budget, torch.device(device)))
 
 
 @dataclass
@@ -89,7 +105,8 @@ class Experiment:
     """Runs arms over the budget's seeds (paired: the same seed list for every arm) and judges."""
 
     def __init__(self, budget: Budget, device: torch.device, cache: RunCache, examples: int = 1,
-                 allure: bool = False, comparisons: int = 1, seed_base: int = 0):
+                 allure: bool = False, comparisons: int = 1, seed_base: int = 0,
+                 executor: executors.Executor | None = None):
         self.budget = budget
         self.device = device
         self.cache = cache
@@ -97,7 +114,9 @@ class Experiment:
         self.seed_base = seed_base
         self.allure = allure  # attachments go to the Allure report (the run has --alluredir)
         self.context = RunContext(budget, device)
+        self.executor = executors.InProcess() if executor is None else executor  # where trials run
         self.records: list[Record] = []
+        self.trials: dict[str, tuple[Any, int, arms_mod.Metrics]] = {}  # arm name -> (arm, first seed, its metrics)
 
     @property
     def examples(self) -> int:
@@ -113,6 +132,22 @@ class Experiment:
 
     def run(self, arm: Any, seeds: Sequence[int], name: str = "arm") -> list[arms_mod.Metrics]:
         """Metrics for each seed, from the cache where present; missing seeds run in one batch."""
+        return self._submit(arm, seeds, name)()
+
+    def _submit(self, arm: Any, seeds: Sequence[int], name: str,
+                label: str | None = None) -> Callable[[], list[arms_mod.Metrics]]:
+        """Send the arm's missing seeds to the executor (one task for a config's batch, one per seed
+        for a callable) and return the wait for them: callers submit every arm of a look before
+        they wait, so on a cluster the arms train side by side. Only this process touches the cache.
+
+        In process, everything (cache lookup included) happens at the wait, in order, as a plain
+        serial run: arm B that is arm A finds A's seeds in the cache."""
+        if not self.executor.remote:
+            return lambda: self._dispatch(arm, seeds, name, label)()
+        return self._dispatch(arm, seeds, name, label)
+
+    def _dispatch(self, arm: Any, seeds: Sequence[int], name: str,
+                  label: str | None) -> Callable[[], list[arms_mod.Metrics]]:
         arms_mod.check_arm(arm, name)
         ident = arms_mod.identity(arm)
         keys = [None if ident is None else {"arm": ident, "seed": s, "budget": self.budget.name,
@@ -120,30 +155,51 @@ class Experiment:
                 for s in seeds]
         results: list[arms_mod.Metrics | None] = [self.cache.get(k) if k else None for k in keys]
         missing = [i for i, r in enumerate(results) if r is None]
-        if missing:
-            todo = [seeds[i] for i in missing]
-            if arms_mod.is_config(arm):
-                fresh = arm.run(todo, self.context)
-                if len(fresh) != len(todo):
-                    raise InvalidArgument(f"{type(arm).__name__}.run returned {len(fresh)} results for {len(todo)} "
-                                          "seeds")
-            else:
-                fresh = [arms_mod.run_callable(arm, s) for s in todo]
+        todo = [seeds[i] for i in missing]
+        remote = self.executor.remote
+        shown = name if label in (None, name) else f"{name} ({label})"  # arm_a (b=16): for error messages
+        if not todo:
+            tasks = []
+        elif arms_mod.is_config(arm):  # a remote worker picks its own device of this type
+            device = self.device.type if remote else self.device
+            tasks = [(todo, self.executor.submit(train_config, arm, todo, self.budget, device))]
+        else:
+            tasks = [([s], self.executor.submit(arms_mod.run_callable, arm, s, self.context)) for s in todo]
+
+        def wait() -> list[arms_mod.Metrics]:
+            fresh: list[arms_mod.Metrics] = []
+            for batch, task in tasks:
+                out = executors.collect(self.executor, task, shown, batch)
+                out = out if isinstance(out, list) else [out]
+                if len(out) != len(batch):
+                    raise InvalidArgument(f"{type(arm).__name__}.run returned {len(out)} results for "
+                                          f"{len(batch)} seeds")
+                fresh.extend({str(k): float(v) for k, v in m.items()} if remote else m for m in out)
             for i, metrics in zip(missing, fresh):
                 results[i] = metrics
                 if keys[i] is not None and all(math.isfinite(v) for v in metrics.values()):
                     self.cache.put(keys[i], metrics)
-        return results  # type: ignore[return-value]
+            if seeds:
+                self.trials.setdefault(name, (arm, seeds[0], results[0]))  # type: ignore[arg-type]
+            return results  # type: ignore[return-value]
+
+        return wait
 
     def values(self, arm: Any, metric: str, seeds: Sequence[int], name: str = "arm") -> np.ndarray:
         """One metric per seed, with clear errors for a missing or non-finite metric."""
         return _pick(self.run(arm, seeds, name), metric, seeds, name)
 
-    def _column(self, runs: Runs, label: str, arm: Any, metric: str, seeds: Sequence[int], name: str) -> np.ndarray:
-        """``values``, keeping each seed's metrics under ``label`` for the record's training facts."""
-        results = self.run(arm, seeds, name)
-        runs.setdefault(label, []).extend(results)
-        return _pick(results, metric, seeds, name)
+    def _column(self, runs: Runs, label: str, arm: Any, metric: str, seeds: Sequence[int],
+                name: str) -> Callable[[], np.ndarray]:
+        """Submit ``values``; the wait keeps each seed's metrics under ``label`` for the training facts."""
+        wait = self._submit(arm, seeds, name, label)
+
+        def column() -> np.ndarray:
+            results = wait()
+            runs.setdefault(label, []).extend(results)
+            return _pick(results, metric, seeds, name)
+
+        return column
 
     # -- judging ---------------------------------------------------------------------------
     def design(self, expect: Expectation, n: int, looks: int | None = None) -> Design:
@@ -204,8 +260,9 @@ class Experiment:
         runs: Runs = {}
 
         def collect(new: Sequence[int]) -> np.ndarray:
-            return np.stack([self._column(runs, names[0], arm_a, metric, new, "arm_a"),
-                             self._column(runs, names[1], arm_b, metric, new, "arm_b")], axis=1)
+            columns = [self._column(runs, names[0], arm_a, metric, new, "arm_a"),
+                       self._column(runs, names[1], arm_b, metric, new, "arm_b")]  # both in flight
+            return np.stack([column() for column in columns], axis=1)
 
         arms = [arms_mod.describe(arm_a), arms_mod.describe(arm_b)]
         matrix, verdict, share = self._judged("compare", metric, expect, s, arms, config, looks, collect,
@@ -233,8 +290,9 @@ class Experiment:
         runs: Runs = {}
 
         def collect(new: Sequence[int]) -> np.ndarray:
-            return np.stack([self._column(runs, str(level), arm, metric, new, f"level {level!r}")
-                             for level, arm in pairs], axis=1)
+            columns = [self._column(runs, str(level), arm, metric, new, f"level {level!r}")
+                       for level, arm in pairs]  # every level in flight before the first wait
+            return np.stack([column() for column in columns], axis=1)
 
         arms = [arms_mod.describe(arm) for _, arm in pairs]
 
@@ -253,7 +311,7 @@ class Experiment:
         start = time.perf_counter()
         s = self.seeds(seeds)
         runs: Runs = {}
-        errors = self._column(runs, "arm", arm, metric, s, "arm")
+        errors = self._column(runs, "arm", arm, metric, s, "arm")()
         verdict = expect.judge(errors, unit="")
         return self._record("exact", metric, s, ["error"], errors[:, None], [arms_mod.describe(arm)],
                             verdict, config, start, runs)

@@ -23,7 +23,8 @@ import pytest
 
 from instincts import results
 from instincts.budget import BUDGETS, Budget, default_budget_name, get_budget
-from instincts.errors import ClaimsFileError
+from instincts.errors import ClaimsFileError, InstinctsError, InvalidArgument
+from instincts.executors import EXECUTORS
 from instincts.marks import ClaimInfo, claim_info
 from instincts.results import ClaimResult
 
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
     import torch
 
     from instincts.cache import RunCache
+    from instincts.executors import Executor
     from instincts.experiment import Experiment
 
 PROPERTY = "instincts_claim"
 PLANNED_GPU = "instincts_gpu"  # workerinput key: the cuda:N index the controller planned for the worker
 SEED_BASE = "instincts_seed_base"  # workerinput key: the run's seed base, drawn once by the controller
+DASK_ADDRESS = "instincts_dask_scheduler"  # workerinput key: the controller's dask-local cluster
 AUTO_DEVICES = (None, "", "auto", "cuda")  # --claims-device values that let the plugin pick the GPU
 
 
@@ -51,6 +54,7 @@ class Options:
     allure: bool  # --alluredir is set
     seed_base: int | None = None  # --claims-seed-base; None: the budget's (smoke 0, else drawn)
     known_refuted: dict[str, str] | None = None  # with --claims-baseline: nodeid -> its REFUTED line
+    durations: dict[str, float] | None = None  # with --claims-baseline: nodeid -> its claim's seconds there
 
 
 @dataclass
@@ -68,6 +72,7 @@ STATE = pytest.StashKey[State]()
 BUDGET = pytest.StashKey[Budget]()
 PROFILE = pytest.StashKey[bool]()
 EXPERIMENT = pytest.StashKey["Experiment"]()
+EXECUTOR = pytest.StashKey["Executor"]()
 RESULT = pytest.StashKey[ClaimResult]()
 GPU_PLAN = pytest.StashKey["list[int] | None"]()
 DRAW_SEED = pytest.StashKey[int]()
@@ -93,6 +98,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--claims-seed-base", default=None, type=_seed_base, metavar="N",
                     help="seeds are N + 0..n-1 and hypothesis draws follow from N: replays a run whose claims.json "
                          "records seed_base N (default: 0 on the smoke budget, drawn and recorded otherwise)")
+    group.addoption("--claims-executor", default="inprocess", choices=EXECUTORS,
+                    help="where trials run: inprocess (default) | dask-local (a LocalCluster here) | dask "
+                         "(--dask-scheduler) | submitit-local | slurm; see instincts.executors")
+    group.addoption("--dask-scheduler", default=None, metavar="tcp://HOST:PORT",
+                    help="the running Dask scheduler for --claims-executor dask")
+    group.addoption("--dask-workers", default=2, type=int, metavar="N",
+                    help="worker processes (one thread each) of --claims-executor dask-local (default 2)")
+    group.addoption("--claims-trial-timeout", default=None, type=float, metavar="SECONDS",
+                    help="a remote trial still running after this long is cancelled and reported (default 3600)")
+    group.addoption("--slurm-partition", default=None, help="Slurm partition for --claims-executor slurm")
     group.addoption("--claims-baseline", default=None,
                     help="a claims.json of known verdicts: a claim REFUTED there too is a known finding, and a "
                          "REFUTED timing claim is machine-dependent; both are "
@@ -144,12 +159,30 @@ def pytest_configure(config: pytest.Config) -> None:
         claims_json=Path(config.getoption("claims_json") or root / "reports" / "claims.json"), cache_dir=cache_dir,
         allure=alluredir is not None, seed_base=_run_seed_base(config, baseline),
         known_refuted=None if baseline is None else
-        {c.nodeid: c.line or "" for c in baseline.claims if c.verdict == "REFUTED"})
+        {c.nodeid: c.line or "" for c in baseline.claims if c.verdict == "REFUTED"},
+        durations=None if baseline is None else {c.nodeid: c.duration_s for c in baseline.claims if c.duration_s})
     if not _is_worker(config):
         config.pluginmanager.register(Collector(config), "instincts-collector")
+        _probe_scheduler(config)
     keep = config.getoption("keep_allure_results") or config.getoption("claims_merge")
     if alluredir and not _is_worker(config) and not keep:
         _clear_allure_results(alluredir)
+
+
+def _probe_scheduler(config: pytest.Config) -> None:
+    """``--claims-executor dask``: a scheduler that does not answer is a usage error now."""
+    if config.getoption("claims_executor") != "dask":
+        return
+    from instincts import executors
+
+    address = config.getoption("dask_scheduler")
+    try:
+        if not address:
+            raise InvalidArgument("--claims-executor dask needs --dask-scheduler tcp://HOST:PORT "
+                                  "(or use dask-local for a cluster on this machine)")
+        executors.make("dask", scheduler=address).close()
+    except InstinctsError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _run_seed_base(config: pytest.Config, baseline: results.ClaimsFile | None) -> int | None:
@@ -278,6 +311,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             _seed_draws(item, config)
     if found:
         _state(config)  # a bad --claims-device is a usage error now, not at the first claim
+        _longest_first(items, config.stash[OPTIONS].durations)
+
+
+def _longest_first(items: list[pytest.Item], durations: dict[str, float] | None) -> None:
+    """With a baseline, claims go out longest first (its recorded seconds), then everything else in
+    collection order: xdist's load scheduling hands the next item to whichever worker is free, so
+    the long claims no longer land together at the end of one worker's queue."""
+    if durations:
+        items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))  # stable: unknown ones keep their order
 
 
 def _seed_draws(item: pytest.Item, config: pytest.Config) -> None:
@@ -333,6 +375,8 @@ def pytest_configure_node(node) -> None:
     config = node.config
     if OPTIONS in config.stash:
         node.workerinput[SEED_BASE] = config.stash[OPTIONS].seed_base
+    if config.getoption("claims_executor") == "dask-local":  # one cluster, every worker its client
+        node.workerinput[DASK_ADDRESS] = _local_cluster(config)
     if config.getoption("claims_device") not in AUTO_DEVICES:
         return
     from instincts import devices
@@ -365,6 +409,50 @@ def _examples(item: pytest.Item) -> int:
     return fn._hypothesis_internal_use_settings.max_examples + len(explicit)
 
 
+def _executor(config: pytest.Config) -> Executor:
+    """The run's executor (``--claims-executor``), started on first use and closed at the end.
+
+    Under xdist with ``dask-local`` the controller starts one LocalCluster and each worker is a
+    client of it (``pytest_configure_node``), so ``-n`` workers share the cluster's processes."""
+    if EXECUTOR in config.stash:
+        return config.stash[EXECUTOR]
+    from instincts import executors
+
+    kind, scheduler = config.getoption("claims_executor"), config.getoption("dask_scheduler")
+    if _is_worker(config) and config.workerinput.get(DASK_ADDRESS):
+        kind, scheduler = "dask", config.workerinput[DASK_ADDRESS]
+    try:
+        executor = executors.make(kind, scheduler=scheduler, workers=config.getoption("dask_workers"),
+                                  trial_timeout=config.getoption("claims_trial_timeout"),
+                                  gpu=_state(config).device.type == "cuda",
+                                  folder=_cache_root(config) / "submitit",
+                                  partition=config.getoption("slurm_partition"))
+    except InstinctsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[EXECUTOR] = executor
+    config.add_cleanup(executor.close)
+    return executor
+
+
+def _local_cluster(config: pytest.Config) -> str:
+    """The controller's LocalCluster for ``dask-local`` under xdist: its scheduler's address."""
+    from instincts import executors
+
+    if EXECUTOR not in config.stash:
+        try:
+            executor = executors.make("dask-local", workers=config.getoption("dask_workers"),
+                                      trial_timeout=config.getoption("claims_trial_timeout"))
+        except InstinctsError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[EXECUTOR] = executor
+        config.add_cleanup(executor.close)
+    return config.stash[EXECUTOR].address  # type: ignore[attr-defined]
+
+
+def _cache_root(config: pytest.Config) -> Path:
+    return Path(config.getoption("claims_cache_dir") or config.rootpath / ".instincts-cache")
+
+
 @pytest.fixture
 def experiment(request: pytest.FixtureRequest) -> Experiment:
     """Runs arms over the budget's paired seeds and judges pre-registered expectations."""
@@ -374,7 +462,7 @@ def experiment(request: pytest.FixtureRequest) -> Experiment:
     info = claim_info(request.node)
     exp = Experiment(state.budget, state.device, state.cache, examples=_examples(request.node),
                      allure=request.config.stash[OPTIONS].allure, comparisons=info.comparisons if info else 1,
-                     seed_base=seed_base(request.config))
+                     seed_base=seed_base(request.config), executor=_executor(request.config))
     request.node.stash[EXPERIMENT] = exp
     return exp
 
