@@ -183,7 +183,11 @@ class Submitit:
             self.executor = submitit.LocalExecutor(folder=str(folder))
             self.executor.update_parameters(timeout_min=minutes)
         else:
-            self.executor = submitit.AutoExecutor(folder=str(folder))
+            try:
+                self.executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+            except RuntimeError as exc:  # no srun here
+                raise InvalidArgument(f"--claims-executor slurm: {exc} Use submitit-local on a machine without "
+                                      "Slurm") from None
             self.executor.update_parameters(timeout_min=minutes, cpus_per_task=1, gpus_per_node=1 if gpu else 0,
                                             **({"slurm_partition": partition} if partition else {}))
 

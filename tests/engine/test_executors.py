@@ -161,6 +161,12 @@ def test_bad_executor_options_are_named():
         make("dask-local", trial_timeout=-1)
 
 
+def test_slurm_without_slurm_says_so(tmp_path):
+    pytest.importorskip("submitit")
+    with pytest.raises(InvalidArgument, match=r"--claims-executor slurm: .*srun.* Use submitit-local"):
+        make("slurm", folder=tmp_path)
+
+
 def test_submitit_local_gives_the_in_process_numbers(tmp_path):
     pytest.importorskip("submitit")
     executor = make("submitit-local", trial_timeout=300, folder=tmp_path / "jobs")
