@@ -77,13 +77,13 @@ def run_scaling(keyword: str, workers: Sequence[int], tmp: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.executors", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="claims/test_recipes.py for the suite, and -k RC-1 to scale")
+    p.add_argument("--quick", action="store_true", help="claims/test_recipes.py for the suite, and -k RC-7 to scale")
     p.add_argument("--workers", type=int, default=2, help="workers of both suite runs (default 2)")
     p.add_argument("--claim", default=None, help="-k expression of the scaling claim (default BS-1)")
     p.add_argument("--only", nargs="+", choices=("suite", "scaling"), default=["suite", "scaling"])
     args = p.parse_args(argv)
     paths = ["claims/test_recipes.py"] if args.quick else ["claims"]
-    claim = args.claim or ("RC-1" if args.quick else "BS-1")
+    claim = args.claim or ("RC-7" if args.quick else "BS-1")
     status = 0
     with tempfile.TemporaryDirectory(prefix="instincts-executors-") as tmp:
         if "suite" in args.only:
