@@ -158,19 +158,21 @@ class Experiment:
         todo = [seeds[i] for i in missing]
         remote = self.executor.remote
         shown = name if label in (None, name) else f"{name} ({label})"  # arm_a (b=16): for error messages
+        device = torch.device(self.device.type) if remote else self.device  # a worker uses its own of this type
+        config = arms_mod.is_config(arm)
         if not todo:
             tasks = []
-        elif arms_mod.is_config(arm):  # a remote worker picks its own device of this type
-            device = self.device.type if remote else self.device
+        elif config:  # one task trains the batch
             tasks = [(todo, self.executor.submit(train_config, arm, todo, self.budget, device))]
         else:
-            tasks = [([s], self.executor.submit(arms_mod.run_callable, arm, s, self.context)) for s in todo]
+            context = RunContext(self.budget, device)
+            tasks = [([s], self.executor.submit(arms_mod.run_callable, arm, s, context)) for s in todo]
 
         def wait() -> list[arms_mod.Metrics]:
             fresh: list[arms_mod.Metrics] = []
             for batch, task in tasks:
                 out = executors.collect(self.executor, task, shown, batch)
-                out = out if isinstance(out, list) else [out]
+                out = list(out) if config else [out]
                 if len(out) != len(batch):
                     raise InvalidArgument(f"{type(arm).__name__}.run returned {len(out)} results for "
                                           f"{len(batch)} seeds")
