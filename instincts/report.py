@@ -1,5 +1,6 @@
-"""The Allure side of a claim: title, labels, parameters, description and attachments, the run's
-environment, and the claim's own attachments (``Experiment.attach``).
+"""The Allure side of a claim: where results go (only claims reach the claims' folder), title,
+labels, parameters, description and attachments, the run's environment, and the claim's own
+attachments (``Experiment.attach``).
 
 allure is imported only where something is attached to a running Allure report, so claims and
 plain runs never load it.
@@ -10,9 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from instincts import fmt
 from instincts.cache import write_json_atomic
@@ -23,13 +29,173 @@ if TYPE_CHECKING:
     from instincts.experiment import Record
     from instincts.marks import ClaimInfo
 
-NODEID_LABEL = "instincts_nodeid"  # ties an Allure result to its claims.json entry
+NODEID_LABEL = "instincts_nodeid"  # ties an Allure result to its claims.json entry; only claims carry it
+DEFAULT_ALLUREDIR = Path("reports") / "allure-results"  # under the rootdir
+ALLURE_OFF = "none"  # --claims-alluredir none / claims_alluredir = none: no Allure results
+ALLURE_MISSING = "allure-pytest is not installed: Allure results are skipped (pip install allure-pytest)"
+RESULT_PATTERNS = ("*-result.json", "*-container.json", "*-attachment*", "*-globals.json", "environment.properties")
 
 # attachment kind -> allure.attachment_type member
 KINDS = {"text": "TEXT", "txt": "TEXT", "csv": "CSV", "tsv": "TSV", "json": "JSON", "html": "HTML", "xml": "XML",
          "yaml": "YAML", "svg": "SVG", "png": "PNG", "jpg": "JPG", "jpeg": "JPG", "gif": "GIF", "pdf": "PDF"}
 TEXT_KINDS = ("text", "txt", "csv", "tsv", "json", "html", "xml", "yaml", "svg")
 FIGURE_KINDS = ("png", "svg", "pdf", "jpg", "jpeg")
+
+
+# ---------------------------------------------------------------------------------------------
+# where a run's results go
+
+
+@dataclass(frozen=True)
+class AllureDirs:
+    """Where a run's Allure results go.
+
+    ``final`` is the claims' folder. With ``staging`` allure-pytest writes every test there during
+    the run and ``publish_claims`` moves only the claims into ``final`` at the end, so engine tests
+    never reach it and a run without claims leaves it as it was. Without ``staging`` (``--alluredir``
+    given) allure-pytest writes into ``final`` itself, every test, as it documents.
+    """
+
+    final: Path
+    staging: Path | None = None
+
+
+def allure_dirs(config: pytest.Config, staging: str | None = None) -> AllureDirs | None:
+    """The run's Allure folders, set up for allure-pytest: ``--alluredir`` wins, else
+    ``--claims-alluredir``, else the ``claims_alluredir`` ini option (relative to the ini file's
+    folder), else ``<rootdir>/reports/allure-results``. None without allure-pytest or when the
+    folder is ``none`` or an enclosing in-process session writes Allure results already.
+    ``staging``: the controller's staging folder (an xdist worker's)."""
+    if not hasattr(config.option, "allure_report_dir"):
+        return None
+    explicit = config.option.allure_report_dir
+    if explicit:
+        return AllureDirs(Path(explicit).absolute())
+    final = _claims_alluredir(config)
+    if final is None or _allure_already_writing():
+        return None
+    folder = Path(staging) if staging else Path(tempfile.mkdtemp(prefix="instincts-allure-"))
+    config.option.allure_report_dir = str(folder)  # allure-pytest reads it in its own pytest_configure
+    return AllureDirs(final, folder)
+
+
+def _allure_already_writing() -> bool:
+    """An enclosing session of this process (pytester's in-process runs) writes Allure results: allure-pytest's
+    listener is process-wide, and a second one in the same process breaks the first's fixtures."""
+    from allure_commons import plugin_manager
+    from allure_commons.logger import AllureFileLogger
+
+    return any(isinstance(plugin, AllureFileLogger) for plugin in plugin_manager.get_plugins())
+
+
+def _claims_alluredir(config: pytest.Config) -> Path | None:
+    given = config.getoption("claims_alluredir", None)
+    if given:
+        return None if given.lower() == ALLURE_OFF else Path(given).absolute()
+    ini = str(config.getini("claims_alluredir") or "").strip()
+    if ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return None if ini.lower() == ALLURE_OFF else (base / ini).absolute()
+    return config.rootpath / DEFAULT_ALLUREDIR
+
+
+def clear_results(alluredir: Path) -> None:
+    """Remove a previous run's results (they would show up as retries of this run); history lives elsewhere."""
+    if alluredir.is_dir():
+        for pattern in RESULT_PATTERNS:
+            for path in alluredir.glob(pattern):
+                path.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def claim_nodeid(result: Mapping[str, Any]) -> str | None:
+    """The claims.json nodeid an Allure result belongs to; None for a test that is not a claim."""
+    return next((label.get("value") for label in result.get("labels") or ()
+                 if label.get("name") == NODEID_LABEL), None)
+
+
+def _sources(node: Mapping[str, Any]) -> Iterator[str]:
+    """The attachment files of a result, fixture or step, its steps' included."""
+    for attachment in node.get("attachments") or ():
+        if attachment.get("source"):
+            yield attachment["source"]
+    for step in node.get("steps") or ():
+        yield from _sources(step)
+
+
+def publish_claims(staging: Path, final: Path, keep_old: bool = False) -> int:
+    """Move the claims' results from ``staging`` into ``final``, with their attachments and the
+    fixture containers around them; drop every other test's. ``final`` loses its old results first
+    unless ``keep_old``; with no claim among the results it is left as it was. Returns the claims moved."""
+    claims = {path: doc for path in staging.glob("*-result.json")
+              if (doc := _read_json(path)) is not None and claim_nodeid(doc)}
+    if not claims:
+        return 0
+    final.mkdir(parents=True, exist_ok=True)
+    if not keep_old:
+        clear_results(final)
+    uuids = {doc.get("uuid") for doc in claims.values()}
+    sources = {source for doc in claims.values() for source in _sources(doc)}
+    for path in staging.glob("*-container.json"):
+        container = _read_json(path)
+        children = [c for c in (container or {}).get("children") or () if c in uuids]
+        if container is None or not children:
+            continue
+        fixtures = [*(container.get("befores") or ()), *(container.get("afters") or ())]
+        sources.update(s for fixture in fixtures for s in _sources(fixture))
+        write_json_atomic(final / path.name, {**container, "children": children})
+    for source in sorted(sources):
+        if (staging / source).is_file():
+            shutil.move(staging / source, final / source)
+    for path in claims:
+        shutil.move(path, final / path.name)
+    return len(claims)
+
+
+class AllureStage:
+    """The controller's end of a staged run: publishes the claims before claims.json is written
+    (``tryfirst``, so the environment and the refutation fix-ups land in the final folder) and
+    removes the staging folder when pytest unconfigures."""
+
+    def __init__(self, dirs: AllureDirs, keep_old: bool):
+        self.dirs = dirs
+        self.keep_old = keep_old
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.dirs.staging is not None and self.dirs.staging.is_dir():
+            publish_claims(self.dirs.staging, self.dirs.final, self.keep_old)
+
+    def cleanup(self) -> None:
+        if self.dirs.staging is not None:
+            shutil.rmtree(self.dirs.staging, ignore_errors=True)
+
+
+def label_claim(item: pytest.Item, info: ClaimInfo) -> None:
+    """Labels every claim's Allure result has, whether it runs, skips or errors: the statement as
+    its title, section / question / id as epic / feature / story, and the nodeid label that marks
+    it as a claim (``publish_claims`` keeps only those)."""
+    for label_type, value in (("epic", info.section), ("feature", info.question), ("story", info.id),
+                              (NODEID_LABEL, item.nodeid)):
+        if value:
+            item.add_marker(pytest.mark.allure_label(value, label_type=label_type))
+    fn = getattr(item, "obj", None)
+    if fn is not None and not hasattr(fn, "__allure_display_name__"):
+        try:  # allure-pytest formats the title with the test's parameters: braces are literal here
+            fn.__allure_display_name__ = info.statement.replace("{", "{{").replace("}", "}}")
+        except (AttributeError, TypeError):
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# a claim's title, labels, parameters, description and attachments
 
 
 def per_seed_csv(records: Sequence[Record]) -> str:
@@ -102,22 +268,26 @@ def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
     return "\n".join(lines)
 
 
-def attach_allure(info: ClaimInfo, records: Sequence[Record], result: ClaimResult) -> None:
-    """Title, labels, parameters and attachments for the running test (needs allure-pytest)."""
+def attach_allure(info: ClaimInfo, records: Sequence[Record], result: ClaimResult, labelled: bool = False) -> None:
+    """Title, labels, parameters and attachments for the running test (needs allure-pytest).
+
+    ``labelled``: ``label_claim`` gave the test its epic, feature, story and nodeid labels already
+    (a ``@claim`` test); otherwise (a plain test that uses the ``experiment`` fixture) they are added here."""
     import allure
 
     from instincts.plots import claim_plot
 
     allure.dynamic.title(info.statement)
-    if info.section:
-        allure.dynamic.epic(info.section)
-    if info.question:
-        allure.dynamic.feature(info.question)
-    allure.dynamic.story(info.id)
+    if not labelled:
+        if info.section:
+            allure.dynamic.epic(info.section)
+        if info.question:
+            allure.dynamic.feature(info.question)
+        allure.dynamic.story(info.id)
+        allure.dynamic.label(NODEID_LABEL, result.nodeid)
     allure.dynamic.tag(result.verdict.lower())
     if info.check:
         allure.dynamic.tag("check")
-    allure.dynamic.label(NODEID_LABEL, result.nodeid)
     allure.dynamic.description(description(info, records, str(result.budget)))
     for i, r in enumerate(records, 1):
         cfg = ", ".join(f"{k}={v}" for k, v in r.config.items()) or json.dumps(r.arms, default=str)
