@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ SECTIONS = {"BS": "Batch size", "GPU": "GPU", "HW": "Hardware", "DS": "Data set 
             "RC": "Recipes"}
 SUMMARY_NAME = "Catalogue at a glance"
 _SUMMARY_UUID = uuid.uuid5(uuid.NAMESPACE_URL, "instincts:catalogue-summary")  # one summary, overwritten per run
+GATE_NAME = "Gate: changes against the baseline"
+_GATE_UUID = uuid.uuid5(uuid.NAMESPACE_URL, "instincts:gate")
 LINTHRESH = 1.0  # the x axis is linear within |d_z| <= 1, logarithmic beyond (effects span 0.1 .. 100)
 ROW_INCHES = 0.19
 
@@ -304,30 +307,73 @@ def write(claims_json_path: Path | str = Path("reports") / "claims.json",
     return [out_dir / name for name in files]
 
 
+def _earliest_start(alluredir: Path, skip: str) -> int | None:
+    """The earliest start (ms) of the folder's other results: the summary starts just before it, so
+    that the report lists it first."""
+    starts = []
+    for path in alluredir.glob("*-result.json"):
+        if path.name.startswith(skip):
+            continue
+        try:
+            start = json.loads(path.read_text()).get("start")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(start, int) and not isinstance(start, bool):
+            starts.append(start)
+    return min(starts, default=None)
+
+
+def _entry(uid: str, name: str, status: str, stamp: int, description: str, tag: str,
+           attachments: list[dict[str, str]]) -> dict:
+    """An Allure result of the report itself (not a claim): epic "Catalogue", a tag naming it."""
+    return {"uuid": uid, "historyId": uid, "testCaseId": uid, "name": name, "fullName": name,
+            "status": status, "stage": "finished", "start": stamp, "stop": stamp, "description": description,
+            "labels": [{"name": "epic", "value": "Catalogue"}, {"name": "tag", "value": tag},
+                       {"name": "suite", "value": "Catalogue"}],
+            "attachments": attachments, "parameters": [], "steps": []}
+
+
 def allure_summary(alluredir: Path | str, claims_json_path: Path | str) -> Path:
     """Write one passed Allure result, "Catalogue at a glance", with the forest plot and the table
-    attached and the verdict counts as its description; its path. Re-running replaces it."""
+    attached and the verdict counts as its description, listed before the claims; the picture is a
+    global attachment of the report too. Its path; re-running replaces it."""
     alluredir = Path(alluredir)
     claims = results.read(Path(claims_json_path)).claims
     stem = str(_SUMMARY_UUID)
     png, md = f"{stem}-catalogue-attachment.png", f"{stem}-catalogue-attachment.md"
     _write_atomic(alluredir / png, figure_bytes(forest_plot(claims), "png"))
     _write_atomic(alluredir / md, table(claims).encode())
-    stamp = int(Path(claims_json_path).stat().st_mtime * 1000)
+    earliest = _earliest_start(alluredir, stem)
+    stamp = earliest - 1 if earliest is not None else int(Path(claims_json_path).stat().st_mtime * 1000)
     lines = [f"- **{name}**: " + ", ".join(f"{counter[v]} {v}" for v in VERDICTS if counter[v])
              for name, counter in counts(claims).items() if counter]
-    result = {
-        "uuid": stem, "historyId": stem, "testCaseId": stem, "name": SUMMARY_NAME, "fullName": SUMMARY_NAME,
-        "status": "passed", "stage": "finished", "start": stamp, "stop": stamp,
-        "description": f"{len(claims)} claims, {sum(len(c.parts or ()) for c in claims)} parts.\n\n"
-                       + "\n".join(lines) + "\n\nThe picture: every claim part's standardized effect with its CI; "
-                       "the table: every claim's formatted verdict.",
-        "labels": [{"name": "epic", "value": "Catalogue"}, {"name": "tag", "value": "summary"},
-                   {"name": "suite", "value": "Catalogue"}],
-        "attachments": [{"name": "catalogue.png", "source": png, "type": "image/png"},
-                        {"name": "catalogue.md", "source": md, "type": "text/markdown"}],
-        "parameters": [], "steps": [],
-    }
+    description = (f"{len(claims)} claims, {sum(len(c.parts or ()) for c in claims)} parts.\n\n"
+                   + "\n".join(lines) + "\n\nThe picture: every claim part's standardized effect with its CI; "
+                   "the table: every claim's formatted verdict.")
+    picture = {"name": "catalogue.png", "source": png, "type": "image/png"}
+    result = _entry(stem, SUMMARY_NAME, "passed", stamp, description, "summary",
+                    [picture, {"name": "catalogue.md", "source": md, "type": "text/markdown"}])
+    _write_atomic(alluredir / f"{stem}-globals.json",
+                  json.dumps({"attachments": [{**picture, "timestamp": stamp}], "errors": []}).encode())
+    path = alluredir / f"{stem}-result.json"
+    _write_atomic(path, json.dumps(result, indent=1).encode())
+    return path
+
+
+def allure_gate(alluredir: Path | str, report: str, passed: bool) -> Path:
+    """Write the gate's table of changes as an Allure result, "Gate: changes against the baseline"
+    (passed or failed as the gate), after the catalogue summary; its path. Re-running replaces it."""
+    alluredir = Path(alluredir)
+    stem = str(_GATE_UUID)
+    source = f"{stem}-gate-attachment.txt"
+    _write_atomic(alluredir / source, report.encode())
+    earliest = _earliest_start(alluredir, stem)
+    stamp = earliest if earliest is not None else int(time.time() * 1000)
+    result = _entry(stem, GATE_NAME, "passed" if passed else "failed", stamp,
+                    "The regression gate's comparison of this run with the committed baseline "
+                    "(`instincts gate`).", "gate", [{"name": "gate table", "source": source, "type": "text/plain"}])
+    if not passed:
+        result["statusDetails"] = {"message": report.strip().splitlines()[-1] if report.strip() else "gate failed"}
     path = alluredir / f"{stem}-result.json"
     _write_atomic(path, json.dumps(result, indent=1).encode())
     return path

@@ -237,9 +237,64 @@ def checks_text(checks: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(out)
 
 
+VERDICT_LABEL = "verdict"  # SUPPORTED / REFUTED / INCONCLUSIVE, and "check" beside it for a check
+
+
+def _config_text(config: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.items())
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def verdict_numbers(effect: float | None, ci: Sequence[float | None] | None, confidence: float | None,
+                    p: float | None, unit: str = "") -> dict[str, str]:
+    """The verdict's numbers as people read them: {"effect": "+0.1pp", "ci": "95% CI [-0.1, +0.4]",
+    "p": "p<1e-4"}; a number that is absent is left out (the raw values are in the verdict JSON)."""
+    out: dict[str, str] = {}
+    if effect is not None:
+        out["effect"] = fmt.number(effect, unit)
+    if ci and len(ci) == 2 and None not in ci and confidence is not None:
+        out["ci"] = fmt.labelled_interval(float(ci[0]), float(ci[1]), confidence, unit)
+    if p is not None:
+        out["p"] = fmt.pvalue(p)
+    return out
+
+
+def _seeds_text(result: ClaimResult) -> str:
+    if result.seeds_used is None:
+        return str(result.n) if result.n is not None else "-"
+    return f"{result.seeds_used} of {result.seeds_max} seeds" if result.seeds_max else f"{result.seeds_used} seeds"
+
+
+def claim_parameters(result: ClaimResult) -> list[tuple[str, str]]:
+    """The excluded (history-neutral) parameters of a claim's Allure result, formatted."""
+    numbers = verdict_numbers(result.effect, result.ci, result.confidence, result.p, result.unit or "")
+    verdict = result.verdict + (" (check)" if result.check else "")
+    return [("verdict", verdict), *((name, numbers.get(name, "-")) for name in ("effect", "ci", "p")),
+            ("n", _seeds_text(result))]
+
+
+def configs_table(records: Sequence[Record]) -> str:
+    """Markdown: one row per comparison that ran (the configs hypothesis drew), with its verdict and numbers."""
+    lines = ["| # | config | verdict | effect | CI | n |", "|---|---|---|---|---|---|"]
+    for i, r in enumerate(records, 1):
+        v = r.verdict
+        if v.alpha == 0:  # exact: no interval
+            numbers = {"effect": f"{v.label} {fmt.short(v.effect)}"}
+        else:
+            numbers = verdict_numbers(v.effect, v.ci, v.confidence_level, v.pvalue, v.unit)
+        config = _config_text(r.config) or ", ".join(r.labels)
+        cells = [str(i), config, v.outcome.value, numbers.get("effect", "-"), numbers.get("ci", "-"),
+                 f"{v.n} of {v.seeds_max}" if v.seeds_max and v.seeds_max != v.n else str(v.n)]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
-    """Markdown: the method, the pre-registered test (margin, alpha), anchors, each verdict and the
-    arms' training facts."""
+    """Markdown: the method, the configs that ran (a table), the pre-registered test (margin, alpha),
+    each verdict with the arms' training facts and checks, the literature's prediction and anchors."""
     lines = [f"**{info.id}**: {info.statement}", ""]
     if info.check:
         lines += ["*Check, not evidence:* it guards the apparatus (an identity or a result true by construction) "
@@ -249,14 +304,12 @@ def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
     if info.method:
         lines += [f"*Method:* {info.method}", ""]
     lines += [f"*Budget:* {budget}. Seeds are paired across arms (same init where shapes match, same data order).",
-              ""]
-    for r in records:
+              "", f"*Configs that ran ({len(records)}):*", "", configs_table(records), ""]
+    for i, r in enumerate(records, 1):
         v = r.verdict
         share = f"{fmt.short(r.alpha_refute or v.alpha)} to refute ({r.slot or 'fixed'} share)"
         alpha = "" if v.alpha == 0 else f", alpha {fmt.short(v.expectation.alpha)} to support, {share}"
-        lines.append(f"- `{v.outcome.value}` {v.line()} — test: {v.test}{alpha}")
-        if r.config:
-            lines.append("  - config: " + ", ".join(f"{k}={v}" for k, v in r.config.items()))
+        lines.append(f"- {i}. `{v.outcome.value}` {v.line()} — test: {v.test}{alpha}")
         if r.facts:
             lines.append(f"  - training: {facts_text(r.facts)}")
         if r.checks:
@@ -272,7 +325,8 @@ def attach_allure(info: ClaimInfo, records: Sequence[Record], result: ClaimResul
     """Title, labels, parameters and attachments for the running test (needs allure-pytest).
 
     ``labelled``: ``label_claim`` gave the test its epic, feature, story and nodeid labels already
-    (a ``@claim`` test); otherwise (a plain test that uses the ``experiment`` fixture) they are added here."""
+    (a ``@claim`` test); otherwise (a plain test that uses the ``experiment`` fixture) they are added here.
+    Parameters are formatted (``+0.1pp``, ``90% CI [-0.1, +0.4]``); the raw values are in the verdict JSON."""
     import allure
 
     from instincts.plots import claim_plot
@@ -286,15 +340,16 @@ def attach_allure(info: ClaimInfo, records: Sequence[Record], result: ClaimResul
         allure.dynamic.story(info.id)
         allure.dynamic.label(NODEID_LABEL, result.nodeid)
     allure.dynamic.tag(result.verdict.lower())
+    allure.dynamic.label(VERDICT_LABEL, result.verdict)
     if info.check:
         allure.dynamic.tag("check")
+        allure.dynamic.label(VERDICT_LABEL, "check")
     allure.dynamic.description(description(info, records, str(result.budget)))
     for i, r in enumerate(records, 1):
-        cfg = ", ".join(f"{k}={v}" for k, v in r.config.items()) or json.dumps(r.arms, default=str)
-        allure.dynamic.parameter(f"config {i}", cfg)
+        allure.dynamic.parameter(f"config {i}", _config_text(r.config) or json.dumps(r.arms, default=str))
     allure.dynamic.parameter("budget", result.budget)
-    for name in ("verdict", "effect", "ci", "p", "n"):
-        allure.dynamic.parameter(name, str(getattr(result, name)), excluded=True)
+    for name, value in claim_parameters(result):
+        allure.dynamic.parameter(name, value, excluded=True)
     allure.attach(claim_plot(records, f"{info.id}: {info.statement}"), name="paired per-seed values",
                   attachment_type=allure.attachment_type.PNG)
     allure.attach(per_seed_csv(records), name="per-seed data", attachment_type=allure.attachment_type.CSV)
