@@ -11,6 +11,8 @@ a marker at |error| / tol (<= 1 holds). SKIPPED and ERROR claims are listed with
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import json
 import math
@@ -333,6 +335,17 @@ def _entry(uid: str, name: str, status: str, stamp: int, description: str, tag: 
             "attachments": attachments, "parameters": [], "steps": []}
 
 
+def _summary_html(claims: Sequence[ClaimResult], png: bytes) -> str:
+    """The summary's description: the verdict counts and the forest plot inline (a data: URI, so the
+    single-file report shows it without a click)."""
+    items = "".join(f"<li><b>{html.escape(name)}</b>: "
+                    + html.escape(", ".join(f"{counter[v]} {v}" for v in VERDICTS if counter[v])) + "</li>"
+                    for name, counter in counts(claims).items() if counter)
+    image = base64.b64encode(png).decode("ascii")
+    return (f"<p>{len(claims)} claims, {sum(len(c.parts or ()) for c in claims)} parts.</p><ul>{items}</ul>"
+            f'<img alt="catalogue at a glance" style="max-width:100%" src="data:image/png;base64,{image}">')
+
+
 def allure_summary(alluredir: Path | str, claims_json_path: Path | str) -> Path:
     """Write one passed Allure result, "Catalogue at a glance", with the forest plot and the table
     attached and the verdict counts as its description, listed before the claims; the picture is a
@@ -353,11 +366,28 @@ def allure_summary(alluredir: Path | str, claims_json_path: Path | str) -> Path:
     picture = {"name": "catalogue.png", "source": png, "type": "image/png"}
     result = _entry(stem, SUMMARY_NAME, "passed", stamp, description, "summary",
                     [picture, {"name": "catalogue.md", "source": md, "type": "text/markdown"}])
+    result["descriptionHtml"] = _summary_html(claims, (alluredir / png).read_bytes())
     _write_atomic(alluredir / f"{stem}-globals.json",
                   json.dumps({"attachments": [{**picture, "timestamp": stamp}], "errors": []}).encode())
     path = alluredir / f"{stem}-result.json"
     _write_atomic(path, json.dumps(result, indent=1).encode())
+    counts_in_environment(alluredir, claims)
     return path
+
+
+COUNTS_KEYS = {"evidence": "claims_evidence", "checks": "claims_checks"}  # .properties keys: no spaces
+
+
+def counts_in_environment(alluredir: Path, claims: Sequence[ClaimResult]) -> None:
+    """Put the verdict counts first in environment.properties, the report's first screen ("Metadata"):
+    the claims by verdict, evidence and checks apart, beside the run's facts."""
+    path = alluredir / "environment.properties"
+    old = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    keys = tuple(f"{k}=" for k in COUNTS_KEYS.values())
+    lines = [f"{COUNTS_KEYS[name]}=" + ", ".join(f"{counter[v]} {v}" for v in VERDICTS if counter[v])
+             for name, counter in counts(claims).items() if counter]
+    lines += [line for line in old if not line.startswith(keys)]
+    _write_atomic(path, ("\n".join(lines) + "\n").encode())
 
 
 def allure_gate(alluredir: Path | str, report: str, passed: bool) -> Path:

@@ -309,7 +309,7 @@ def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
         v = r.verdict
         share = f"{fmt.short(r.alpha_refute or v.alpha)} to refute ({r.slot or 'fixed'} share)"
         alpha = "" if v.alpha == 0 else f", alpha {fmt.short(v.expectation.alpha)} to support, {share}"
-        lines.append(f"- {i}. `{v.outcome.value}` {v.line()} — test: {v.test}{alpha}")
+        lines.append(f"- #{i} `{v.outcome.value}` {v.line()} — test: {v.test}{alpha}")
         if r.facts:
             lines.append(f"  - training: {facts_text(r.facts)}")
         if r.checks:
@@ -344,18 +344,25 @@ def attach_allure(info: ClaimInfo, records: Sequence[Record], result: ClaimResul
     if info.check:
         allure.dynamic.tag("check")
         allure.dynamic.label(VERDICT_LABEL, "check")
-    allure.dynamic.description(description(info, records, str(result.budget)))
+    plot = claim_plot(records, f"{info.id}: {info.statement}")
+    picture = f"![the claim's plot: per-seed data, effect, CI and margin](data:image/png;base64,{_base64(plot)})"
+    allure.dynamic.description(description(info, records, str(result.budget)) + "\n\n" + picture)
     for i, r in enumerate(records, 1):
         allure.dynamic.parameter(f"config {i}", _config_text(r.config) or json.dumps(r.arms, default=str))
     allure.dynamic.parameter("budget", result.budget)
     for name, value in claim_parameters(result):
         allure.dynamic.parameter(name, value, excluded=True)
-    allure.attach(claim_plot(records, f"{info.id}: {info.statement}"), name="paired per-seed values",
-                  attachment_type=allure.attachment_type.PNG)
+    allure.attach(plot, name="paired per-seed values", attachment_type=allure.attachment_type.PNG)
     allure.attach(per_seed_csv(records), name="per-seed data", attachment_type=allure.attachment_type.CSV)
     full = {**result.to_dict(), "records": [r.to_dict() for r in records]}
     allure.attach(json.dumps(finite_or_none(full), indent=1, default=str), name="verdict",
                   attachment_type=allure.attachment_type.JSON)
+
+
+def _base64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
 
 
 def write_environment(alluredir: Path, facts: dict[str, str]) -> None:
