@@ -407,3 +407,72 @@ def allure_gate(alluredir: Path | str, report: str, passed: bool) -> Path:
     path = alluredir / f"{stem}-result.json"
     _write_atomic(path, json.dumps(result, indent=1).encode())
     return path
+
+
+# -- trends across runs ------------------------------------------------------------------------
+
+HISTORY_NAME = "claims-history.jsonl"  # beside claims.json: one line per run, each claim's verdict and effect
+
+
+def history_entry(claims_file: results.ClaimsFile) -> dict:
+    """One run in the history: when it was written, and each claim's verdict, effect, CI and unit by nodeid."""
+    return {"written": claims_file.written, "budget": claims_file.meta.get("budget"),
+            "claims": {c.nodeid: {"id": c.id, "verdict": c.verdict, "effect": c.effect, "ci": c.ci, "unit": c.unit}
+                       for c in claims_file.claims}}
+
+
+def append_history(path: Path, claims_file: results.ClaimsFile) -> list[dict]:
+    """Add this run to the history file (once: a run already there, by its ``written`` time, is not
+    added again) and return every run in it, oldest first. Unreadable lines are skipped."""
+    runs = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                run = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(run, dict) and isinstance(run.get("claims"), dict):
+                runs.append(run)
+    entry = results.finite_or_none(history_entry(claims_file))
+    if not runs or runs[-1].get("written") != entry["written"]:
+        runs.append(entry)
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in runs)
+        _write_atomic(path, text.encode())
+    return runs
+
+
+def series(runs: Sequence[dict], nodeid: str) -> list[dict]:
+    """A claim's points over the runs that have it: written, verdict, effect, ci, unit."""
+    return [{"written": r.get("written"), **r["claims"][nodeid]} for r in runs if nodeid in r["claims"]]
+
+
+def attach_history(alluredir: Path | str, runs: Sequence[dict]) -> int:
+    """Attach "effect over runs" (a plot and a table) to every claim's Allure result; the results changed."""
+    from instincts.plots import history_plot
+    from instincts.report import claim_nodeid
+
+    alluredir = Path(alluredir)
+    changed = 0
+    for path in alluredir.glob("*-result.json"):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        nodeid = claim_nodeid(doc) if isinstance(doc, dict) else None
+        points = series(runs, nodeid) if nodeid else []
+        if not points:
+            continue
+        stem = path.name.removesuffix("-result.json")
+        unit = points[-1].get("unit") or ""
+        png, txt = f"{stem}-history-attachment.png", f"{stem}-history-attachment.txt"
+        _write_atomic(alluredir / png, history_plot(points, f"{doc.get('name', nodeid)}: effect over runs", unit))
+        rows = [f"{p['written']}  {p['verdict']:<12} {fmt.number(p.get('effect'), unit)}"
+                + (f"  {fmt.interval(p['ci'][0], p['ci'][1], unit)}" if p.get("ci") and None not in p["ci"] else "")
+                for p in points]
+        _write_atomic(alluredir / txt, ("\n".join(rows) + "\n").encode())
+        kept = [a for a in doc.get("attachments") or () if a.get("source") not in (png, txt)]
+        doc["attachments"] = kept + [{"name": "effect over runs", "source": png, "type": "image/png"},
+                                     {"name": "effect over runs (table)", "source": txt, "type": "text/plain"}]
+        _write_atomic(path, json.dumps(doc).encode())
+        changed += 1
+    return changed

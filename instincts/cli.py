@@ -171,15 +171,18 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _catalogue_first(results_dir: Path, claims: Path, required: bool) -> None:
-    """The catalogue's picture and table beside claims.json and at the top of the report; a claims.json
-    that is absent is skipped unless it was asked for (--claims)."""
+    """The catalogue's picture and table beside claims.json and at the top of the report, and each
+    claim's effect over runs (claims-history.jsonl beside claims.json); a claims.json that is absent is
+    skipped unless it was asked for (--claims)."""
     if not claims.exists() and not required:
         return
     from instincts import catalogue
 
     catalogue.write(claims, claims.parent)
+    runs = catalogue.append_history(claims.parent / catalogue.HISTORY_NAME, results.read(claims))
     if results_dir.is_dir():
         catalogue.allure_summary(results_dir, claims)
+        catalogue.attach_history(results_dir, runs)
 
 
 if __name__ == "__main__":

@@ -101,3 +101,28 @@ def _wrap(text: str, width: int) -> str:
             line = f"{line} {w}".strip()
     lines.append(line)
     return "\n".join(lines[: max(1, math.ceil(len(text) / width))])
+
+
+def history_plot(points: Sequence[dict], title: str, unit: str = "") -> bytes:
+    """A PNG of a claim's effect over runs: one marker per run (coloured by verdict) with its CI."""
+    k = 100.0 if unit == "pp" else 1.0
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    for i, p in enumerate(points):
+        colour = COLOURS.get(p.get("verdict", ""), "#757575")
+        effect, ci = p.get("effect"), p.get("ci")
+        if effect is None:
+            continue
+        if ci and None not in ci:
+            ax.plot([i, i], [ci[0] * k, ci[1] * k], color=colour, lw=2)
+        ax.plot([i], [effect * k], marker="o", color=colour)
+    ax.axhline(0.0, color="#999", lw=0.8)
+    ax.set_xticks(range(len(points)), [str(p.get("written", ""))[:16] for p in points], fontsize=6, rotation=30,
+                  ha="right")
+    ax.set_xlim(-0.5, len(points) - 0.5)
+    ax.set_ylabel(f"effect{' (pp)' if unit == 'pp' else ''}")
+    ax.set_title(_wrap(title, 80), fontsize=8, loc="left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72)
+    plt.close(fig)
+    return buf.getvalue()

@@ -119,3 +119,30 @@ def test_gate_attaches_its_table_to_the_runs_allure_results(tmp_path: Path, caps
     assert {"name": "tag", "value": "gate"} in entry["labels"]
     table = (results / entry["attachments"][0]["source"]).read_text()
     assert "RC-2" in table and table.strip() in capsys.readouterr().out
+
+
+def test_report_command_attaches_each_claims_effect_over_runs(tmp_path: Path, monkeypatch):
+    claims_json = tmp_path / "reports" / "claims.json"
+    claims_json.parent.mkdir()
+    results = tmp_path / "allure-results"
+    results.mkdir()
+    (results / "c-result.json").write_text(json.dumps({"uuid": "c", "name": "A equals B", "start": 1, "labels": [
+        {"name": report.NODEID_LABEL, "value": "t.py::a"}]}))
+    monkeypatch.setattr("instincts.htmlreport.make_report", lambda *args: tmp_path / "i.html")
+    argv = ["report", "--results", str(results), "--claims", str(claims_json), "--repo-root", str(tmp_path)]
+    for written, effect, verdict in (("2026-01-01T00:00", 0.004, "SUPPORTED"), ("2026-01-02T00:00", 0.03, "REFUTED"),
+                                     ("2026-01-02T00:00", 0.03, "REFUTED")):  # the last: the same run reported again
+        claim = ClaimResult(id="RC-2", nodeid="t.py::a", verdict=verdict, statement="A equals B", unit="pp",
+                            effect=effect, ci=[effect - 0.002, effect + 0.002], confidence=0.9, p=0.01, line="x",
+                            expectation="equivalent")
+        write(claims_json, [claim], {"budget": "smoke", "written": written})
+        assert cli.main(argv) == 0
+    runs = [json.loads(line) for line in (claims_json.parent / catalogue.HISTORY_NAME).read_text().splitlines()]
+    assert [r["claims"]["t.py::a"]["effect"] for r in runs] == [0.004, 0.03]
+    doc = json.loads((results / "c-result.json").read_text())
+    by_name = {a["name"]: results / a["source"] for a in doc["attachments"]}
+    assert set(by_name) == {"effect over runs", "effect over runs (table)"}  # replaced, not added twice
+    assert by_name["effect over runs"].read_bytes()[:4] == b"\x89PNG"
+    table = by_name["effect over runs (table)"].read_text().splitlines()
+    assert table == ["2026-01-01T00:00  SUPPORTED    +0.4pp  [+0.2, +0.6]",
+                     "2026-01-02T00:00  REFUTED      +3.0pp  [+2.8, +3.2]"]
