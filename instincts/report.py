@@ -344,7 +344,7 @@ def attach_allure(info: ClaimInfo, records: Sequence[Record], result: ClaimResul
     if info.check:
         allure.dynamic.tag("check")
         allure.dynamic.label(VERDICT_LABEL, "check")
-    plot = claim_plot(records, f"{info.id}: {info.statement}")
+    plot = claim_plot(records, f"{info.id}: {info.statement}", timing=info.timing)
     picture = f"![the claim's plot: per-seed data, effect, CI and margin](data:image/png;base64,{_base64(plot)})"
     allure.dynamic.description(description(info, records, str(result.budget)) + "\n\n" + picture)
     for i, r in enumerate(records, 1):
