@@ -310,6 +310,8 @@ def description(info: ClaimInfo, records: Sequence[Record], budget: str) -> str:
         share = f"{fmt.short(r.alpha_refute or v.alpha)} to refute ({r.slot or 'fixed'} share)"
         alpha = "" if v.alpha == 0 else f", alpha {fmt.short(v.expectation.alpha)} to support, {share}"
         lines.append(f"- #{i} `{v.outcome.value}` {v.line()} — test: {v.test}{alpha}")
+        if r.config:
+            lines.append(f"  - config: {_config_text(r.config)}")
         if r.facts:
             lines.append(f"  - training: {facts_text(r.facts)}")
         if r.checks:
