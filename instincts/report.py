@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from instincts import fmt
-from instincts.cache import write_json_atomic
+from instincts.cache import write_atomic, write_json_atomic
 from instincts.errors import InvalidArgument
 from instincts.results import ClaimResult, finite_or_none
 
@@ -150,7 +150,7 @@ def publish_claims(staging: Path, final: Path, keep_old: bool = False) -> int:
             continue
         fixtures = [*(container.get("befores") or ()), *(container.get("afters") or ())]
         sources.update(s for fixture in fixtures for s in _sources(fixture))
-        write_json_atomic(final / path.name, {**container, "children": children})
+        write_atomic(final / path.name, json.dumps({**container, "children": children}).encode(), mode=0o644)
     for source in sorted(sources):
         if (staging / source).is_file():
             shutil.move(staging / source, final / source)
