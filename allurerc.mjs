@@ -54,6 +54,13 @@ export default defineConfig({
         ],
       },
       {
+        // The regression gate's entry (instincts gate): a failed gate is a regression against the baseline.
+        id: "gate-regression",
+        name: "Gate: regression against the baseline",
+        matchers: [{ statuses: ["failed"], labels: { tag: /^gate$/ } }],
+        expand: true,
+      },
+      {
         // Errors (broken) and failures that are not a verdict (an exception outside the claim's check).
         id: "infrastructure-error",
         name: "Infrastructure error",

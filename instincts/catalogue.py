@@ -11,9 +11,12 @@ a marker at |error| / tol (<= 1 holds). SKIPPED and ERROR claims are listed with
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import json
 import math
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -34,6 +37,8 @@ SECTIONS = {"BS": "Batch size", "GPU": "GPU", "HW": "Hardware", "DS": "Data set 
             "RC": "Recipes"}
 SUMMARY_NAME = "Catalogue at a glance"
 _SUMMARY_UUID = uuid.uuid5(uuid.NAMESPACE_URL, "instincts:catalogue-summary")  # one summary, overwritten per run
+GATE_NAME = "Gate: changes against the baseline"
+_GATE_UUID = uuid.uuid5(uuid.NAMESPACE_URL, "instincts:gate")
 LINTHRESH = 1.0  # the x axis is linear within |d_z| <= 1, logarithmic beyond (effects span 0.1 .. 100)
 ROW_INCHES = 0.19
 
@@ -304,30 +309,170 @@ def write(claims_json_path: Path | str = Path("reports") / "claims.json",
     return [out_dir / name for name in files]
 
 
+def _earliest_start(alluredir: Path, skip: str) -> int | None:
+    """The earliest start (ms) of the folder's other results: the summary starts just before it, so
+    that the report lists it first."""
+    starts = []
+    for path in alluredir.glob("*-result.json"):
+        if path.name.startswith(skip):
+            continue
+        try:
+            start = json.loads(path.read_text()).get("start")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(start, int) and not isinstance(start, bool):
+            starts.append(start)
+    return min(starts, default=None)
+
+
+def _entry(uid: str, name: str, status: str, stamp: int, description: str, tag: str,
+           attachments: list[dict[str, str]]) -> dict:
+    """An Allure result of the report itself (not a claim): epic "Catalogue", a tag naming it."""
+    return {"uuid": uid, "historyId": uid, "testCaseId": uid, "name": name, "fullName": name,
+            "status": status, "stage": "finished", "start": stamp, "stop": stamp, "description": description,
+            "labels": [{"name": "epic", "value": "Catalogue"}, {"name": "tag", "value": tag},
+                       {"name": "suite", "value": "Catalogue"}],
+            "attachments": attachments, "parameters": [], "steps": []}
+
+
+def _summary_html(claims: Sequence[ClaimResult], png: bytes) -> str:
+    """The summary's description: the verdict counts and the forest plot inline (a data: URI, so the
+    single-file report shows it without a click)."""
+    items = "".join(f"<li><b>{html.escape(name)}</b>: "
+                    + html.escape(", ".join(f"{counter[v]} {v}" for v in VERDICTS if counter[v])) + "</li>"
+                    for name, counter in counts(claims).items() if counter)
+    image = base64.b64encode(png).decode("ascii")
+    return (f"<p>{len(claims)} claims, {sum(len(c.parts or ()) for c in claims)} parts.</p><ul>{items}</ul>"
+            f'<img alt="catalogue at a glance" style="max-width:100%" src="data:image/png;base64,{image}">')
+
+
 def allure_summary(alluredir: Path | str, claims_json_path: Path | str) -> Path:
     """Write one passed Allure result, "Catalogue at a glance", with the forest plot and the table
-    attached and the verdict counts as its description; its path. Re-running replaces it."""
+    attached and the verdict counts as its description, listed before the claims; the picture is a
+    global attachment of the report too. Its path; re-running replaces it."""
     alluredir = Path(alluredir)
     claims = results.read(Path(claims_json_path)).claims
     stem = str(_SUMMARY_UUID)
     png, md = f"{stem}-catalogue-attachment.png", f"{stem}-catalogue-attachment.md"
     _write_atomic(alluredir / png, figure_bytes(forest_plot(claims), "png"))
     _write_atomic(alluredir / md, table(claims).encode())
-    stamp = int(Path(claims_json_path).stat().st_mtime * 1000)
+    earliest = _earliest_start(alluredir, stem)
+    stamp = earliest - 1 if earliest is not None else int(Path(claims_json_path).stat().st_mtime * 1000)
     lines = [f"- **{name}**: " + ", ".join(f"{counter[v]} {v}" for v in VERDICTS if counter[v])
              for name, counter in counts(claims).items() if counter]
-    result = {
-        "uuid": stem, "historyId": stem, "testCaseId": stem, "name": SUMMARY_NAME, "fullName": SUMMARY_NAME,
-        "status": "passed", "stage": "finished", "start": stamp, "stop": stamp,
-        "description": f"{len(claims)} claims, {sum(len(c.parts or ()) for c in claims)} parts.\n\n"
-                       + "\n".join(lines) + "\n\nThe picture: every claim part's standardized effect with its CI; "
-                       "the table: every claim's formatted verdict.",
-        "labels": [{"name": "epic", "value": "Catalogue"}, {"name": "tag", "value": "summary"},
-                   {"name": "suite", "value": "Catalogue"}],
-        "attachments": [{"name": "catalogue.png", "source": png, "type": "image/png"},
-                        {"name": "catalogue.md", "source": md, "type": "text/markdown"}],
-        "parameters": [], "steps": [],
-    }
+    description = (f"{len(claims)} claims, {sum(len(c.parts or ()) for c in claims)} parts.\n\n"
+                   + "\n".join(lines) + "\n\nThe picture: every claim part's standardized effect with its CI; "
+                   "the table: every claim's formatted verdict.")
+    picture = {"name": "catalogue.png", "source": png, "type": "image/png"}
+    result = _entry(stem, SUMMARY_NAME, "passed", stamp, description, "summary",
+                    [picture, {"name": "catalogue.md", "source": md, "type": "text/markdown"}])
+    result["descriptionHtml"] = _summary_html(claims, (alluredir / png).read_bytes())
+    _write_atomic(alluredir / f"{stem}-globals.json",
+                  json.dumps({"attachments": [{**picture, "timestamp": stamp}], "errors": []}).encode())
+    path = alluredir / f"{stem}-result.json"
+    _write_atomic(path, json.dumps(result, indent=1).encode())
+    counts_in_environment(alluredir, claims)
+    return path
+
+
+COUNTS_KEYS = {"evidence": "claims_evidence", "checks": "claims_checks"}  # .properties keys: no spaces
+
+
+def counts_in_environment(alluredir: Path, claims: Sequence[ClaimResult]) -> None:
+    """Put the verdict counts first in environment.properties, the report's first screen ("Metadata"):
+    the claims by verdict, evidence and checks apart, beside the run's facts."""
+    path = alluredir / "environment.properties"
+    old = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    keys = tuple(f"{k}=" for k in COUNTS_KEYS.values())
+    lines = [f"{COUNTS_KEYS[name]}=" + ", ".join(f"{counter[v]} {v}" for v in VERDICTS if counter[v])
+             for name, counter in counts(claims).items() if counter]
+    lines += [line for line in old if not line.startswith(keys)]
+    _write_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
+def allure_gate(alluredir: Path | str, report: str, passed: bool) -> Path:
+    """Write the gate's table of changes as an Allure result, "Gate: changes against the baseline"
+    (passed or failed as the gate), after the catalogue summary; its path. Re-running replaces it."""
+    alluredir = Path(alluredir)
+    stem = str(_GATE_UUID)
+    source = f"{stem}-gate-attachment.txt"
+    _write_atomic(alluredir / source, report.encode())
+    earliest = _earliest_start(alluredir, stem)
+    stamp = earliest if earliest is not None else int(time.time() * 1000)
+    result = _entry(stem, GATE_NAME, "passed" if passed else "failed", stamp,
+                    "The regression gate's comparison of this run with the committed baseline "
+                    "(`instincts gate`).", "gate", [{"name": "gate table", "source": source, "type": "text/plain"}])
+    if not passed:
+        result["statusDetails"] = {"message": report.strip().splitlines()[-1] if report.strip() else "gate failed"}
     path = alluredir / f"{stem}-result.json"
     _write_atomic(path, json.dumps(result, indent=1).encode())
     return path
+
+
+# -- trends across runs ------------------------------------------------------------------------
+
+HISTORY_NAME = "claims-history.jsonl"  # beside claims.json: one line per run, each claim's verdict and effect
+
+
+def history_entry(claims_file: results.ClaimsFile) -> dict:
+    """One run in the history: when it was written, and each claim's verdict, effect, CI and unit by nodeid."""
+    return {"written": claims_file.written, "budget": claims_file.meta.get("budget"),
+            "claims": {c.nodeid: {"id": c.id, "verdict": c.verdict, "effect": c.effect, "ci": c.ci, "unit": c.unit}
+                       for c in claims_file.claims}}
+
+
+def append_history(path: Path, claims_file: results.ClaimsFile) -> list[dict]:
+    """Add this run to the history file (once: a run already there, by its ``written`` time, is not
+    added again) and return every run in it, oldest first. Unreadable lines are skipped."""
+    runs = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                run = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(run, dict) and isinstance(run.get("claims"), dict):
+                runs.append(run)
+    entry = results.finite_or_none(history_entry(claims_file))
+    if not runs or runs[-1].get("written") != entry["written"]:
+        runs.append(entry)
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in runs)
+        _write_atomic(path, text.encode())
+    return runs
+
+
+def series(runs: Sequence[dict], nodeid: str) -> list[dict]:
+    """A claim's points over the runs that have it: written, verdict, effect, ci, unit."""
+    return [{"written": r.get("written"), **r["claims"][nodeid]} for r in runs if nodeid in r["claims"]]
+
+
+def attach_history(alluredir: Path | str, runs: Sequence[dict]) -> int:
+    """Attach "effect over runs" (a plot and a table) to every claim's Allure result; the results changed."""
+    from instincts.plots import history_plot
+    from instincts.report import claim_nodeid
+
+    alluredir = Path(alluredir)
+    changed = 0
+    for path in alluredir.glob("*-result.json"):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        nodeid = claim_nodeid(doc) if isinstance(doc, dict) else None
+        points = series(runs, nodeid) if nodeid else []
+        if not points:
+            continue
+        stem = path.name.removesuffix("-result.json")
+        unit = points[-1].get("unit") or ""
+        png, txt = f"{stem}-history-attachment.png", f"{stem}-history-attachment.txt"
+        _write_atomic(alluredir / png, history_plot(points, f"{doc.get('name', nodeid)}: effect over runs", unit))
+        rows = [f"{p['written']}  {p['verdict']:<12} {fmt.number(p.get('effect'), unit)}"
+                + (f"  {fmt.interval(p['ci'][0], p['ci'][1], unit)}" if p.get("ci") and None not in p["ci"] else "")
+                for p in points]
+        _write_atomic(alluredir / txt, ("\n".join(rows) + "\n").encode())
+        kept = [a for a in doc.get("attachments") or () if a.get("source") not in (png, txt)]
+        doc["attachments"] = kept + [{"name": "effect over runs", "source": png, "type": "image/png"},
+                                     {"name": "effect over runs (table)", "source": txt, "type": "text/plain"}]
+        _write_atomic(path, json.dumps(doc).encode())
+        changed += 1
+    return changed

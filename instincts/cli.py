@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                         "baseline's machine: divided by the median current/baseline duration ratio)")
     g.add_argument("--update", action="store_true",
                    help="write the current claims.json as the new baseline (deliberately) instead of gating")
+    g.add_argument("--alluredir", type=Path, default=None,
+                   help="attach the table of changes to this run's Allure results, when the folder holds some "
+                        "(default: allure-results beside --current, e.g. reports/allure-results)")
     g.set_defaults(func=run_gate)
 
     from instincts.htmlreport import DEFAULT_HISTORY, DEFAULT_OUT, DEFAULT_RESULTS
@@ -61,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--repo-root", type=Path, default=None,
                    help="the checkout with allurerc.mjs, package.json and package-lock.json "
                         "(default: found from the current folder)")
+    r.add_argument("--claims", type=Path, default=None,
+                   help="claims.json of the run: its catalogue picture and table head the report and are written "
+                        "beside it as catalogue.png/svg/md (default: <repo-root>/reports/claims.json; skipped "
+                        "when absent)")
     r.set_defaults(func=run_report)
 
     c = sub.add_parser("catalogue", help="write the catalogue's forest plot and markdown table",
@@ -128,8 +135,19 @@ def run_gate(args: argparse.Namespace) -> int:
     print(result.report())
     if too_slow:
         print(f"instincts gate: FAIL: {too_slow}")
-        return 1
-    return result.exit_code
+    table = result.report() + (f"\nFAIL: {too_slow}" if too_slow else "")
+    passed = result.exit_code == 0 and not too_slow
+    _attach_gate(args.alluredir or args.current.parent / "allure-results", table, passed)
+    return 1 if too_slow else result.exit_code
+
+
+def _attach_gate(alluredir: Path, report: str, passed: bool) -> None:
+    """The gate's table of changes as an entry of the run's Allure report (when its results are there)."""
+    if not alluredir.is_dir() or not any(alluredir.glob("*-result.json")):
+        return
+    from instincts import catalogue
+
+    print(f"gate table attached to the Allure results: {catalogue.allure_gate(alluredir, report, passed)}")
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -138,14 +156,33 @@ def run_report(args: argparse.Namespace) -> int:
 
     try:
         repo_root = args.repo_root.resolve() if args.repo_root is not None else find_repo_root()
-        index = make_report(args.results if args.results is not None else repo_root / DEFAULT_RESULTS,
-                            args.out if args.out is not None else repo_root / DEFAULT_OUT,
+        results_dir = args.results if args.results is not None else repo_root / DEFAULT_RESULTS
+        _catalogue_first(results_dir, args.claims or repo_root / "reports" / "claims.json", args.claims is not None)
+        index = make_report(results_dir, args.out if args.out is not None else repo_root / DEFAULT_OUT,
                             repo_root, args.history)
     except ReportError as exc:
         print(f"instincts report: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ClaimsFileError as exc:
+        print(f"instincts report: {exc}", file=sys.stderr)
+        return 2
     print(index)
     return 0
+
+
+def _catalogue_first(results_dir: Path, claims: Path, required: bool) -> None:
+    """The catalogue's picture and table beside claims.json and at the top of the report, and each
+    claim's effect over runs (claims-history.jsonl beside claims.json); a claims.json that is absent is
+    skipped unless it was asked for (--claims)."""
+    if not claims.exists() and not required:
+        return
+    from instincts import catalogue
+
+    catalogue.write(claims, claims.parent)
+    runs = catalogue.append_history(claims.parent / catalogue.HISTORY_NAME, results.read(claims))
+    if results_dir.is_dir():
+        catalogue.allure_summary(results_dir, claims)
+        catalogue.attach_history(results_dir, runs)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,8 @@ RESULT = pytest.StashKey[ClaimResult]()
 GPU_PLAN = pytest.StashKey["list[int] | None"]()
 DRAW_SEED = pytest.StashKey[int]()
 DEFERRED = pytest.StashKey[AssertionError]()
+ALLURE_DIRS = pytest.StashKey["instincts.report.AllureDirs | None"]()
+ALLURE_STAGING = "instincts_allure_staging"  # workerinput key: the controller's Allure staging folder
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,6 +114,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a claims.json of known verdicts: a claim REFUTED there too is a known finding, and a "
                          "REFUTED timing claim is machine-dependent; both are "
                          "reported as xfail, not a failure; any other REFUTED still fails")
+    group.addoption("--claims-alluredir", default=None, metavar="DIR",
+                    help="the claims' Allure results, claims only (default: the claims_alluredir ini option, else "
+                         "<rootdir>/reports/allure-results; 'none': no Allure results). --alluredir wins, and "
+                         "then allure-pytest writes every test there")
+    parser.addini("claims_alluredir", "folder of the claims' Allure results, relative to the ini file "
+                                      "('none': no Allure results; default reports/allure-results)", default="")
 
 
 def _seed_base(text: str) -> int:
@@ -132,8 +140,9 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 def _alluredir(config: pytest.Config) -> Path | None:
-    alluredir = getattr(config.option, "allure_report_dir", None)
-    return Path(alluredir) if alluredir else None
+    """The claims' Allure folder (where the report is made from), None without Allure results."""
+    dirs = config.stash.get(ALLURE_DIRS, None)
+    return dirs.final if dirs else None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -153,7 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
     root = config.rootpath
     cache_dir = None if config.getoption("no_claims_cache") else Path(
         config.getoption("claims_cache_dir") or root / ".instincts-cache")
-    alluredir = _alluredir(config)
+    alluredir = _configure_allure(config)
     config.stash[OPTIONS] = Options(
         budget_name=name, device_request=config.getoption("claims_device"), strict=config.getoption("strict_claims"),
         claims_json=Path(config.getoption("claims_json") or root / "reports" / "claims.json"), cache_dir=cache_dir,
@@ -164,9 +173,26 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config):
         config.pluginmanager.register(Collector(config), "instincts-collector")
         _probe_scheduler(config)
+
+
+def _configure_allure(config: pytest.Config) -> Path | None:
+    """The claims' Allure folder (``instincts.report.allure_dirs``); the controller publishes the
+    claims into it at the end of a staged run, or clears it now when --alluredir was given."""
+    from instincts import report
+
+    staging = config.workerinput.get(ALLURE_STAGING) if _is_worker(config) else None
+    dirs = config.stash[ALLURE_DIRS] = report.allure_dirs(config, staging)
+    if dirs is None or _is_worker(config):
+        return dirs.final if dirs else None
     keep = config.getoption("keep_allure_results") or config.getoption("claims_merge")
-    if alluredir and not _is_worker(config) and not keep:
-        _clear_allure_results(alluredir)
+    if dirs.staging is None:
+        if not keep:
+            report.clear_results(dirs.final)
+    else:
+        stage = report.AllureStage(dirs, keep)
+        config.pluginmanager.register(stage, "instincts-allure-stage")
+        config.add_cleanup(stage.cleanup)
+    return dirs.final
 
 
 def _probe_scheduler(config: pytest.Config) -> None:
@@ -306,6 +332,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if info is not None:
             found = True
             item.extra_keyword_matches.add(info.id)
+            if config.stash.get(ALLURE_DIRS, None):
+                from instincts.report import label_claim
+
+                label_claim(item, info)
             if info.timing:
                 item.add_marker(pytest.mark.timing)
             _seed_draws(item, config)
@@ -377,6 +407,9 @@ def pytest_configure_node(node) -> None:
         node.workerinput[SEED_BASE] = config.stash[OPTIONS].seed_base
     if config.getoption("claims_executor") == "dask-local":  # one cluster, every worker its client
         node.workerinput[DASK_ADDRESS] = _local_cluster(config)
+    dirs = config.stash.get(ALLURE_DIRS, None)
+    if dirs is not None and dirs.staging is not None:
+        node.workerinput[ALLURE_STAGING] = str(dirs.staging)
     if config.getoption("claims_device") not in AUTO_DEVICES:
         return
     from instincts import devices
@@ -387,14 +420,6 @@ def pytest_configure_node(node) -> None:
     index = devices.worker_index(str(node.workerinput["workerid"]))
     if plan and index < len(plan):
         node.workerinput[PLANNED_GPU] = plan[index]
-
-
-def _clear_allure_results(alluredir: Path) -> None:
-    """Old results would show up as retries of this run; history lives elsewhere."""
-    if alluredir.is_dir():
-        for pattern in ("*-result.json", "*-container.json", "*-attachment*", "environment.properties"):
-            for path in alluredir.glob(pattern):
-                path.unlink(missing_ok=True)
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -574,7 +599,7 @@ def pytest_runtest_call(item: pytest.Item):
     if result.parts is not None and item.config.stash[OPTIONS].allure:
         from instincts.report import attach_allure
 
-        attach_allure(info, exp.records, result)
+        attach_allure(info, exp.records, result, labelled=claim_info(item) is not None)
     item.stash[RESULT] = result
 
 
@@ -691,3 +716,7 @@ class Collector:
         alluredir = _alluredir(config)
         if alluredir:
             tr.write_line(f"allure results: {alluredir}")
+        elif not hasattr(config.option, "allure_report_dir"):
+            from instincts.report import ALLURE_MISSING
+
+            tr.write_line(f"note: {ALLURE_MISSING}")

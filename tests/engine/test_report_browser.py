@@ -1,8 +1,11 @@
-"""End to end: a tiny claims session -> the pinned single-file Allure report -> headless Chromium.
+"""End to end: a tiny claims session -> `instincts report` (the pinned single-file Allure report) ->
+headless Chromium.
 
-The report must render from disk, offline, with the claim's statement as the title and its
-verdict; the verdict categories of allurerc.mjs must show up. A screenshot of the claim's page
-goes to reports/report-screenshot.png for humans.
+The report must render from disk, offline: its first screen shows the catalogue entry and the claims'
+counts by verdict (claims only, no engine test), the catalogue entry shows the forest plot, and a
+claim's page shows its statement, verdict, formatted effect and CI and its plot; the verdict
+categories of allurerc.mjs must show up. Screenshots of the overview and of the claim's page go to
+reports/report-overview.png and reports/report-claim.png for humans.
 
 Needs Chromium (Debian package ``chromium``) and the pinned toolchain (``npm ci``; made on demand
 when npm is on PATH). Without them the tests skip, unless INSTINCTS_REQUIRE_BROWSER=1 (CI), where
@@ -24,12 +27,17 @@ from pathlib import Path
 
 import pytest
 
+from instincts import catalogue, cli, fmt
 from instincts.htmlreport import make_report, toolchain_problem
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "reports" / "report-screenshot.png"
+OVERVIEW = ROOT / "reports" / "report-overview.png"
+CLAIM_SHOT = ROOT / "reports" / "report-claim.png"
 WINDOW = (1400, 1000)
+CLAIM_WINDOW = (1400, 2400)  # tall enough for the description's plot
 CLAIM_ID = "BS-1"  # run from claims/test_batch_size.py; its statement and question come from claims.json
+# an engine test run beside the claim: it must stay out of the report
+ENGINE_TEST = "tests/engine/test_fdr.py::test_q_values_are_benjamini_hochberg"
 ALLURE_STATUS = {"SUPPORTED": "Passed", "REFUTED": "Failed", "INCONCLUSIVE": "Skipped"}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -61,17 +69,20 @@ def toolchain() -> None:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, chromium, toolchain) -> dict:
-    """Run BS-1 at the smoke budget in a fresh pytest process; its Allure results and claims.json."""
+    """Run BS-1 at the smoke budget (and an engine test beside it) in a fresh pytest process, Allure
+    results in the claims' folder; its results and claims.json."""
     out = tmp_path_factory.mktemp("claims-session")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST")) and k != "PYTEST_ADDOPTS"}
-    cmd = [sys.executable, "-m", "pytest", "claims/test_batch_size.py", "-q", "-p", "no:cacheprovider",
-           "--budget", "smoke", "--alluredir", str(out / "results"), "--claims-json", str(out / "claims.json")]
+    cmd = [sys.executable, "-m", "pytest", "claims/test_batch_size.py", ENGINE_TEST, "-q", "-p", "no:cacheprovider",
+           "-k", f"{CLAIM_ID} or {ENGINE_TEST.rsplit('::', 1)[1]}", "--budget", "smoke",
+           "--claims-alluredir", str(out / "results"), "--claims-json", str(out / "claims.json")]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode in (0, 1), f"claims session broke (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     claims = json.loads((out / "claims.json").read_text())["claims"]
     (entry,) = [c for c in claims if c["id"] == CLAIM_ID]
-    return {"results": out / "results", "verdict": entry["verdict"], "dir": out, "claim": entry}
+    return {"results": out / "results", "verdict": entry["verdict"], "dir": out, "claim": entry,
+            "claims_json": out / "claims.json", "claims": len(claims)}
 
 
 def _browse(chromium: str, url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -101,29 +112,61 @@ def _assert_offline(report: Path) -> None:
     assert "googletagmanager" not in text
 
 
-def test_report_renders_claim_in_browser(session, chromium, tmp_path):
-    report = make_report(session["results"], tmp_path / "allure-report", ROOT, history=tmp_path / "history.jsonl")
-    assert report.name == "index.html" and report.is_file()
+def _screenshot(chromium: str, url: str, profile: Path, path: Path, window: tuple[int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    proc = _browse(chromium, url, profile, f"--screenshot={path}", f"--window-size={window[0]},{window[1]}")
+    assert proc.returncode == 0 and path.is_file(), f"no screenshot {path}:\n{proc.stderr[-3000:]}"
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == window
+
+
+def _raw_dom(chromium: str, url: str, profile: Path) -> str:
+    """The rendered DOM as markup, attributes (an iframe's srcdoc: the description) entities decoded."""
+    proc = _browse(chromium, url, profile, "--dump-dom")
+    assert proc.returncode == 0, f"chromium --dump-dom failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    return html.unescape(proc.stdout)
+
+
+def test_report_renders_catalogue_and_claim_in_browser(session, chromium, tmp_path):
+    out = tmp_path / "allure-report"
+    assert cli.main(["report", "--results", str(session["results"]), "--out", str(out), "--claims",
+                     str(session["claims_json"]), "--history", str(tmp_path / "history.jsonl"),
+                     "--repo-root", str(ROOT)]) == 0
+    report = out / "index.html"
     assert sorted(p.name for p in report.parent.iterdir() if p.suffix in (".html", ".js", ".css")) == ["index.html"]
     _assert_offline(report)
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 1
+    assert (session["claims_json"].parent / "catalogue.png").is_file()  # written beside claims.json
 
-    claim = session["claim"]
+    # the first screen: the catalogue entry, the claims by verdict, claims only
+    claim, verdict = session["claim"], session["verdict"]
+    text = _dom_text(chromium, report.as_uri(), tmp_path / "profile-overview")
+    assert "Catalogue" in text, f"no catalogue entry on the first screen: {text[:1500]}"
+    assert "claims_evidence" in text and f"1 {verdict}" in text, f"no verdict counts: {text[:1500]}"
+    total = session["claims"] + 1  # the claims and the catalogue entry; no engine test
+    assert f"Total {total}" in text, f"the totals are not the claims' ({total}): {text[:1500]}"
+    assert ENGINE_TEST.rsplit("::", 1)[1] not in json.dumps(json.loads((out / "test-results.json").read_text()))
+    _screenshot(chromium, report.as_uri(), tmp_path / "profile-shot1", OVERVIEW, WINDOW)
+
+    # one click: the catalogue entry shows the forest plot
+    summary_url = f"{report.as_uri()}#/{_test_result_id(report, catalogue.SUMMARY_NAME)}"
+    dom = _raw_dom(chromium, summary_url, tmp_path / "profile-summary")
+    assert 'alt="catalogue at a glance"' in dom and "data:image/png;base64," in dom, "no catalogue picture"
+
+    # one click: the claim, its verdict, formatted numbers and plot
     url = f"{report.as_uri()}#/{_test_result_id(report, claim['statement'])}"
     text = _dom_text(chromium, url, tmp_path / "profile-dom")
-    verdict = session["verdict"]
     assert claim["statement"] in text, f"claim title not rendered; page text starts: {text[:1500]}"
     assert ALLURE_STATUS[verdict] in text, f"status {ALLURE_STATUS[verdict]!r} not rendered: {text[:1500]}"
     assert verdict in text, f"verdict {verdict} not rendered: {text[:1500]}"
     assert claim["question"] in text and CLAIM_ID in text  # feature and story labels
-
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    SCREENSHOT.unlink(missing_ok=True)
-    proc = _browse(chromium, url, tmp_path / "profile-shot", f"--screenshot={SCREENSHOT}",
-                   f"--window-size={WINDOW[0]},{WINDOW[1]}")
-    assert proc.returncode == 0 and SCREENSHOT.is_file(), f"no screenshot:\n{proc.stderr[-3000:]}"
-    header = SCREENSHOT.read_bytes()[:24]
-    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == WINDOW
+    effect = fmt.number(claim["effect"], claim.get("unit", ""))
+    ci = fmt.labelled_interval(*claim["ci"], claim["confidence"], claim.get("unit", ""))
+    assert effect in text and ci in text, f"formatted effect {effect} / {ci} not rendered: {text[:2500]}"
+    dom = _raw_dom(chromium, url, tmp_path / "profile-claim")
+    assert "the claim's plot" in dom and "data:image/png;base64," in dom, "the claim's plot is not in its page"
+    _screenshot(chromium, url, tmp_path / "profile-shot2", CLAIM_SHOT, CLAIM_WINDOW)
 
 
 def _result(name: str, status: str, message: str | None, tag: str | None) -> dict:
