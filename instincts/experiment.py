@@ -98,6 +98,7 @@ class Experiment:
         self.allure = allure  # attachments go to the Allure report (the run has --alluredir)
         self.context = RunContext(budget, device)
         self.records: list[Record] = []
+        self.trials: dict[str, tuple[Any, int, dict[str, float]]] = {}  # name -> (arm, its first seed, results)
 
     @property
     def examples(self) -> int:
@@ -133,6 +134,8 @@ class Experiment:
                 results[i] = metrics
                 if keys[i] is not None and all(math.isfinite(v) for v in metrics.values()):
                     self.cache.put(keys[i], metrics)
+        if seeds:
+            self.trials.setdefault(name, (arm, seeds[0], results[0]))  # type: ignore[arg-type]
         return results  # type: ignore[return-value]
 
     def values(self, arm: Any, metric: str, seeds: Sequence[int], name: str = "arm") -> np.ndarray:
