@@ -115,3 +115,83 @@ def test_rerun_and_random_order_plugins_change_no_verdict(tmp_path: Path):
         shuffled, doc = run_pytest(tmp_path, "-p", "no:flaky", "-p", "no:rerunfailures", f"--randomly-seed={seed}",
                                    out=f"random{seed}.json")
         assert verdicts(doc) == expected, shuffled.stdout[-3000:]
+
+
+# -- the report outside the checkout ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_packaged_allure_files_are_the_checkouts():
+    """instincts/allure/ ships copies of the root allurerc.mjs, package.json and package-lock.json."""
+    from instincts.htmlreport import PACKAGED, TOOLCHAIN_FILES
+
+    for name in TOOLCHAIN_FILES:
+        assert (PACKAGED / name).read_bytes() == (ROOT / name).read_bytes(), (
+            f"instincts/allure/{name} differs from {name}: cp {name} instincts/allure/")
+
+
+def _project_with_results(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    (project / "reports" / "allure-results").mkdir(parents=True)
+    (project / "reports" / "allure-results" / "x-result.json").write_text("{}")
+    (project / "pytest.ini").write_text("[pytest]\n")
+    return project
+
+
+def test_without_npm_the_report_says_how_to_get_it_and_writes_nothing_in_the_project(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from instincts import cli, htmlreport
+
+    project = _project_with_results(tmp_path)
+    monkeypatch.chdir(project / "reports")  # a subfolder: the project is found from it
+    monkeypatch.setenv("INSTINCTS_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(htmlreport.shutil, "which", lambda name: None)
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    with pytest.raises(htmlreport.ReportError, match="npm is not on PATH: install Node.js with npm"):
+        htmlreport.make_report(project / "reports" / "allure-results", project / "reports" / "allure-report")
+    assert cli.main(["report"]) == 2
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+    [folder] = (tmp_path / "cache").iterdir()
+    assert folder.name.startswith("allure-3.") and "-node-22." in folder.name
+    assert {p.name for p in folder.iterdir()} >= {"allurerc.mjs", "package.json", "package-lock.json"}
+
+
+def test_the_project_root_is_the_checkout_or_pytests_root(tmp_path: Path):
+    from instincts.htmlreport import checkout_root, find_repo_root, project_root
+
+    assert checkout_root(ROOT / "tests" / "engine") == ROOT and project_root(ROOT / "tests") == ROOT
+    assert find_repo_root(ROOT / "tests") == ROOT  # make report keeps the checkout's node_modules
+    project = _project_with_results(tmp_path)
+    assert checkout_root(project) is None
+    assert project_root(project / "reports" / "allure-results") == project
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    assert project_root(bare) == bare
+
+
+def test_a_project_outside_the_repo_gets_verdicts_and_its_report(tmp_path: Path):
+    """As a user: one claim file, pytest, instincts report (npm once into the cache, then offline)."""
+    import shutil
+
+    if shutil.which("npm") is None and os.environ.get("INSTINCTS_REQUIRE_BROWSER") != "1":
+        pytest.skip("npm is not on PATH (apt-get install -y npm): the first report installs Allure with it")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_claims.py").write_text(CLAIMS)
+    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:randomly -p no:flaky -p no:rerunfailures\n")
+    env = {**os.environ, "INSTINCTS_CACHE_HOME": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+    run = subprocess.run([PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "--alluredir", "reports/allure-results"],
+                         cwd=project, capture_output=True, text=True, timeout=600, env=env)
+    assert "claims (smoke budget, cpu)" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+    assert verdicts(json.loads((project / "reports" / "claims.json").read_text())) == {
+        "N-1": "SUPPORTED", "N-2": "REFUTED", "N-3": "INCONCLUSIVE"}
+    report = subprocess.run([PYTHON, "-m", "instincts", "report"], cwd=project, capture_output=True, text=True,
+                            timeout=900, env=env)
+    assert report.returncode == 0, report.stderr[-3000:]
+    index = Path(report.stdout.strip().splitlines()[-1])
+    assert index == project / "reports" / "allure-report" / "index.html" and index.stat().st_size > 100_000
+    assert sorted(p.name for p in project.iterdir()) == [".instincts-cache", "pytest.ini", "reports", "test_claims.py"]
+    offline = subprocess.run([PYTHON, "-m", "instincts", "report"], cwd=project, capture_output=True, text=True,
+                             timeout=600, env={**env, "PATH": str(Path(PYTHON).parent), "npm_config_offline": "true"})
+    assert offline.returncode == 0 and "installing" not in offline.stderr, offline.stderr[-3000:]
