@@ -26,7 +26,7 @@ DEFAULT_TOLERANCE = 1e-6  # relative and absolute: float noise passes, a redrawn
 # names in an arm's code that often mean a draw no seed fixes (a hint beside a mismatch, not a proof)
 UNSEEDED_NAMES = frozenset({
     "default_rng", "SystemRandom", "urandom", "getrandbits", "uuid1", "uuid4", "token_bytes", "token_hex",
-    "randbelow", "time", "time_ns", "perf_counter", "monotonic", "now", "getpid", "hash", "Generator",
+    "randbelow", "time", "time_ns", "perf_counter", "monotonic", "now", "getpid",
 })
 
 
@@ -153,13 +153,23 @@ def suspects(arm: Any) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def _only(metrics: Mapping[str, float], judged: frozenset[str]) -> Mapping[str, float]:
+    """The judged metrics of a run; all of them when it has none of those names."""
+    kept = {k: v for k, v in metrics.items() if k in judged}
+    return kept or metrics
+
+
 def check(trials: Mapping[str, tuple[Any, int, Mapping[str, float]]], context: Any,
-          tolerance: float = DEFAULT_TOLERANCE) -> list[Mismatch]:
-    """Rerun one seed of every arm of ``trials``; the metrics that changed (empty: deterministic)."""
+          tolerance: float = DEFAULT_TOLERANCE, judged: frozenset[str] = frozenset()) -> list[Mismatch]:
+    """Rerun one seed of every arm of ``trials``; the metrics that changed (empty: deterministic).
+
+    ``judged``: the metrics the claim's verdicts used. Only they are compared where a run has them:
+    training facts beside them (a config's train loss, its epochs) may legitimately follow the batch
+    of seeds a vectorised trainer ran together, which a one-seed rerun does not repeat."""
     out = []
     for name, (arm, seed, first) in trials.items():
         again = rerun(arm, seed, context)
-        differing = compare_metrics(first, again, tolerance)
+        differing = compare_metrics(_only(first, judged), _only(again, judged), tolerance)
         if differing:
             qualname, where = describe(arm)
             hints = suspects(arm)

@@ -571,7 +571,8 @@ def _checked_determinism(item: pytest.Item, info: ClaimInfo, exp: Experiment, re
     tolerance = determinism.DEFAULT_TOLERANCE if tolerance is None else tolerance
     seconds = result.duration_s or 0.0
     try:
-        mismatches = determinism.check(exp.trials, exp.context, tolerance)
+        mismatches = determinism.check(exp.trials, exp.context, tolerance,
+                                       frozenset(r.metric for r in exp.records))
     except Exception as exc:  # the rerun itself failed: the claim's numbers cannot be vouched for
         return _error(item, info, f"the determinism rerun (--claims-check-determinism) raised {exc!r}", seconds)
     if not mismatches:
