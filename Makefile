@@ -21,7 +21,7 @@ PYTHON ?= python3
 LOCK ?= requirements.lock
 N ?= auto
 
-.PHONY: setup lock claims test gate report lint clean gpu-check
+.PHONY: setup lock claims test gate report lint clean gpu-check example
 
 setup: $(VENV)/.installed
 
@@ -87,3 +87,25 @@ GPU_PYTHON ?= python3
 
 gpu-check:
 	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) scripts/gpu_check.py
+
+# The example project as a user meets it: a wheel of this checkout, a fresh venv (torch first, then the
+# wheel, then the rerun/random-order plugins for the good-neighbour test), the example's claim with the
+# determinism check, its report and its gate, run from a copy; the checkout must stay clean.
+EXAMPLE_DIR ?= /tmp/instincts-example
+TORCH ?= torch==2.13.0
+
+example: setup
+	rm -rf $(EXAMPLE_DIR) && mkdir -p $(EXAMPLE_DIR)
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w $(EXAMPLE_DIR)/dist .
+	$(PYTHON) -m venv $(EXAMPLE_DIR)/venv
+	$(EXAMPLE_DIR)/venv/bin/pip install -q $(TORCH)
+	$(EXAMPLE_DIR)/venv/bin/pip install -q $(EXAMPLE_DIR)/dist/instincts-*.whl
+	$(EXAMPLE_DIR)/venv/bin/pip install -q pytest-rerunfailures flaky pytest-randomly pytest-timeout pytest-cov
+	cp -r examples/own-model $(EXAMPLE_DIR)/project
+	cd $(EXAMPLE_DIR)/project && INSTINCTS_CACHE_HOME=$(EXAMPLE_DIR)/cache ../venv/bin/python -m pytest \
+	  -p no:cacheprovider --claims-check-determinism
+	cd $(EXAMPLE_DIR)/project && INSTINCTS_CACHE_HOME=$(EXAMPLE_DIR)/cache ../venv/bin/instincts report
+	cd $(EXAMPLE_DIR)/project && ../venv/bin/instincts gate --baseline reports/baseline.json \
+	  --current reports/claims.json --tolerance 0.01
+	INSTINCTS_USER_PYTHON=$(EXAMPLE_DIR)/venv/bin/python $(PY) -m pytest -p no:cacheprovider tests/engine/test_own_project.py
+	@test -z "$$(git status --porcelain)" || { echo "the build left files git does not ignore:"; git status --porcelain; exit 1; }

@@ -14,9 +14,10 @@ from pathlib import Path
 from instincts import gate, results, runtime
 from instincts.errors import ClaimsFileError, InvalidArgument, ReportError
 
-_REPORT = ("Make the single-file Allure 3 HTML report (offline, pinned by package-lock.json; runs `npm ci` "
-           "when node_modules is missing) and print the path of its index.html. Exit 0: made, "
-           "1: npm or Allure failed, 2: unusable input.")
+_REPORT = ("Make the single-file Allure 3 HTML report (offline; Allure and Node pinned by the package's "
+           "package-lock.json) and print the path of its index.html. Outside the instincts checkout the toolchain "
+           "is installed once, with npm, into ~/.cache/instincts (INSTINCTS_CACHE_HOME moves it) and reused offline. "
+           "Exit 0: made, 1: npm or Allure failed, 2: unusable input.")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,17 +57,19 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="make the single-file Allure HTML report", description=_REPORT)
     r.add_argument("--results", type=Path, default=None,
-                   help=f"Allure results folder (default: <repo-root>/{DEFAULT_RESULTS})")
+                   help=f"Allure results folder (default: <project>/{DEFAULT_RESULTS})")
     r.add_argument("--out", type=Path, default=None,
-                   help=f"report folder, emptied first (default: <repo-root>/{DEFAULT_OUT})")
+                   help=f"report folder, emptied first (default: <project>/{DEFAULT_OUT})")
     r.add_argument("--history", type=Path, default=None,
-                   help=f"history file for trends across runs (default: <repo-root>/{DEFAULT_HISTORY})")
+                   help=f"history file for trends across runs (default: <project>/{DEFAULT_HISTORY})")
     r.add_argument("--repo-root", type=Path, default=None,
-                   help="the checkout with allurerc.mjs, package.json and package-lock.json "
-                        "(default: found from the current folder)")
+                   help="a folder with allurerc.mjs, package.json and package-lock.json whose node_modules to use "
+                        "(default: the instincts checkout holding the current folder, else the packaged copies in "
+                        "the per-user cache). <project> is the checkout, else the nearest folder from the current "
+                        "one up with pytest.ini, pyproject.toml, tox.ini or setup.cfg, else the current folder")
     r.add_argument("--claims", type=Path, default=None,
                    help="claims.json of the run: its catalogue picture and table head the report and are written "
-                        "beside it as catalogue.png/svg/md (default: <repo-root>/reports/claims.json; skipped "
+                        "beside it as catalogue.png/svg/md (default: <project>/reports/claims.json; skipped "
                         "when absent)")
     r.set_defaults(func=run_report)
 
@@ -152,14 +155,15 @@ def _attach_gate(alluredir: Path, report: str, passed: bool) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """``instincts report``: make the HTML report and print the path of its index.html."""
-    from instincts.htmlreport import DEFAULT_OUT, DEFAULT_RESULTS, find_repo_root, make_report
+    from instincts.htmlreport import DEFAULT_HISTORY, DEFAULT_OUT, DEFAULT_RESULTS, make_report, project_root
 
     try:
-        repo_root = args.repo_root.resolve() if args.repo_root is not None else find_repo_root()
-        results_dir = args.results if args.results is not None else repo_root / DEFAULT_RESULTS
-        _catalogue_first(results_dir, args.claims or repo_root / "reports" / "claims.json", args.claims is not None)
-        index = make_report(results_dir, args.out if args.out is not None else repo_root / DEFAULT_OUT,
-                            repo_root, args.history)
+        project = args.repo_root.resolve() if args.repo_root is not None else project_root()
+        results_dir = args.results if args.results is not None else project / DEFAULT_RESULTS
+        _catalogue_first(results_dir, args.claims or project / "reports" / "claims.json", args.claims is not None)
+        index = make_report(results_dir, args.out if args.out is not None else project / DEFAULT_OUT,
+                            args.repo_root.resolve() if args.repo_root is not None else None,
+                            args.history if args.history is not None else project / DEFAULT_HISTORY)
     except ReportError as exc:
         print(f"instincts report: {exc}", file=sys.stderr)
         return exc.exit_code

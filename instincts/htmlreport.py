@@ -4,7 +4,7 @@ into one self-contained ``index.html`` that opens from disk, offline.
 Usage (the command line is ``instincts.cli``)::
 
     instincts report [--results reports/allure-results] [--out reports/allure-report]
-                     [--history reports/history.jsonl] [--repo-root .]
+                     [--history reports/history.jsonl] [--repo-root FOLDER]
 
 The Allure command line is an npm package. ``npm ci`` installs the exact versions of the lock file
 into ``node_modules/``, including a Node 22 binary (npm package ``node``): Allure 3.15-3.18 needs
@@ -13,6 +13,20 @@ toolchain is missing or stale, then ``allure generate`` with ``node_modules/.bin
 Allure's ``#!/usr/bin/env node`` finds the pinned Node. The configuration is ``allurerc.mjs``
 (awesome plugin, single file, the verdict categories, history in ``reports/history.jsonl``).
 
+Where the toolchain lives:
+
+* in the instincts checkout (a folder with allurerc.mjs and package.json, found from the current
+  folder up): its own ``node_modules``, as ``make report`` installs it;
+* anywhere else (a project that installed the plugin from a wheel): the copies of allurerc.mjs,
+  package.json and package-lock.json that ship inside the package (``instincts/allure/``) are put in
+  a per-user cache folder, ``~/.cache/instincts/allure-<allure>-node-<node>`` (``$XDG_CACHE_HOME``
+  or ``$INSTINCTS_CACHE_HOME`` move it), and ``npm ci`` runs there once; later reports reuse it
+  offline. Nothing is written into the project but the report, nor into site-packages.
+
+The default results, report and history paths are under the project's ``reports/``: the checkout,
+else the nearest folder from the current one up that holds pytest.ini, pyproject.toml, tox.ini or
+setup.cfg (pytest's root), else the current folder.
+
 Exit status of the command: 0 with the report's path on stdout; 2 for unusable input (no results,
 no npm, no package.json, an output folder that is not safe to clean) with one message on stderr;
 1 when npm or Allure fail.
@@ -20,17 +34,23 @@ no npm, no package.json, an output folder that is not safe to clean) with one me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from instincts.errors import ReportError
 
 CONFIG = "allurerc.mjs"
+PACKAGED = Path(__file__).resolve().parent / "allure"  # the config and the npm pins, shipped as package data
+TOOLCHAIN_FILES = (CONFIG, "package.json", "package-lock.json")
+PROJECT_MARKERS = ("pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+CACHE_ENV = "INSTINCTS_CACHE_HOME"  # overrides the per-user cache folder (default ~/.cache/instincts)
 DEFAULT_RESULTS = Path("reports") / "allure-results"
 DEFAULT_OUT = Path("reports") / "allure-report"
 DEFAULT_HISTORY = Path("reports") / "history.jsonl"
@@ -47,21 +67,85 @@ _ANALYTICS = re.compile(
 )
 
 
-def find_repo_root(start: Path | None = None) -> Path:
-    """The folder holding allurerc.mjs and package.json: cwd or a parent, else this checkout."""
+def checkout_root(start: Path | None = None) -> Path | None:
+    """The instincts checkout holding the current folder (allurerc.mjs and package.json), or None."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / CONFIG).is_file() and (folder / "package.json").is_file():
             return folder
-    return Path(__file__).resolve().parents[1]
+    return None
+
+
+def project_root(start: Path | None = None) -> Path:
+    """Where reports/ goes by default: the checkout, else pytest's root (a folder with an ini or
+    pyproject file, from the current folder up), else the current folder."""
+    here = (start or Path.cwd()).resolve()
+    checkout = checkout_root(here)
+    if checkout is not None:
+        return checkout
+    for folder in (here, *here.parents):
+        if any((folder / marker).is_file() for marker in PROJECT_MARKERS):
+            return folder
+    return here
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The folder with the Allure config and its node_modules: the checkout, else the per-user cache
+    folder prepared from the packaged copies."""
+    return checkout_root(start) or packaged_toolchain()
+
+
+def cache_home() -> Path:
+    """The per-user cache folder: $INSTINCTS_CACHE_HOME, else $XDG_CACHE_HOME/instincts, else ~/.cache/instincts."""
+    given = os.environ.get(CACHE_ENV)
+    if given:
+        return Path(given).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache").resolve() / "instincts"
+
+
+def packaged_toolchain(home: Path | None = None) -> Path:
+    """The cache folder for the packaged pins, holding current copies of the config and the lock file
+    (``npm ci`` fills its node_modules on first use)."""
+    pins = _pinned(PACKAGED)
+    folder = (home or cache_home()) / f"allure-{pins.get('allure', 'unknown')}-node-{pins.get('node', 'unknown')}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in TOOLCHAIN_FILES:
+            data = (PACKAGED / name).read_bytes()
+            target = folder / name
+            if not target.is_file() or target.read_bytes() != data:
+                from instincts.cache import write_atomic
+
+                write_atomic(target, data, mode=0o644)
+    except OSError as exc:
+        raise ReportError(f"cannot prepare the Allure toolchain folder {folder}: {exc} (set {CACHE_ENV} to a "
+                          "writable folder)") from None
+    return folder
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One ``npm ci`` at a time in a toolchain folder (two reports made at once share the install)."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock
+        yield
+        return
+    with open(folder / ".instincts-npm.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _pinned(repo_root: Path) -> dict[str, str]:
     try:
         package = json.loads((repo_root / "package.json").read_text())
     except FileNotFoundError:
-        raise ReportError(f"no package.json in {repo_root}: run from the instincts checkout "
-                          f"or pass --repo-root") from None
+        raise ReportError(f"no package.json in {repo_root}: pass --repo-root a folder with allurerc.mjs, "
+                          "package.json and package-lock.json, or leave it out to use the packaged ones") from None
     except json.JSONDecodeError as exc:
         raise ReportError(f"{repo_root / 'package.json'} is not valid JSON: {exc}") from None
     return {**package.get("dependencies", {}), **package.get("devDependencies", {})}
@@ -86,14 +170,22 @@ def toolchain_problem(repo_root: Path) -> str | None:
 
 def ensure_toolchain(repo_root: Path) -> None:
     """Run ``npm ci`` (exact versions from package-lock.json) when node_modules is missing or stale."""
+    if toolchain_problem(repo_root) is None:
+        return  # installed: no npm, no network
+    with _locked(repo_root):
+        _install(repo_root)
+
+
+def _install(repo_root: Path) -> None:
     problem = toolchain_problem(repo_root)
     if problem is None:
-        return
+        return  # another process installed it while this one waited
     npm = shutil.which("npm")
     if npm is None:
         raise ReportError(f"the pinned Allure toolchain is not installed ({problem}) and npm is not on PATH: "
-                          f"install Node.js with npm (Debian: apt-get install -y npm), then run "
-                          f"`npm ci` in {repo_root}")
+                          f"install Node.js with npm (Debian: apt-get install -y npm; others: https://nodejs.org), "
+                          f"then run instincts report again (it runs `npm ci` in {repo_root} once; later reports "
+                          "work offline)")
     if not (repo_root / "package-lock.json").is_file():
         raise ReportError(f"no package-lock.json in {repo_root}: `npm ci` needs the committed lock file")
     print(f"instincts report: installing the pinned Allure toolchain ({problem}): npm ci in {repo_root}",
@@ -119,10 +211,10 @@ def _tail(proc: subprocess.CompletedProcess, lines: int = 30) -> str:
 def _check_results(results_dir: Path) -> None:
     if not results_dir.is_dir():
         raise ReportError(f"no Allure results folder {results_dir}: run the claims first "
-                          f"(python -m pytest claims writes reports/allure-results)")
+                          "(python -m pytest --alluredir reports/allure-results)")
     if not any(results_dir.glob("*-result.json")):
         raise ReportError(f"{results_dir} holds no *-result.json files: run the claims first "
-                          f"(python -m pytest claims writes reports/allure-results)")
+                          "(python -m pytest --alluredir reports/allure-results)")
 
 
 def _clean_output(out_dir: Path, protected: list[Path]) -> None:
@@ -156,18 +248,20 @@ def make_report(results_dir: Path | str, out_dir: Path | str, repo_root: Path | 
                 history: Path | str | None = None) -> Path:
     """Generate the single-file Allure report of ``results_dir`` into ``out_dir``; return its index.html.
 
-    ``history`` is the JSON-lines file that carries trends across runs (default
-    ``<repo_root>/reports/history.jsonl``); each call appends one entry.
+    ``repo_root`` holds the Allure config and its node_modules (default: the checkout, else the packaged
+    toolchain's cache folder). ``history`` is the JSON-lines file that carries trends across runs
+    (default ``<project>/reports/history.jsonl``, see ``project_root``); each call appends one entry.
     """
-    repo_root = Path(repo_root).resolve() if repo_root is not None else find_repo_root()
     results_dir = Path(results_dir).resolve()
+    _check_results(results_dir)  # before anything is installed
+    repo_root = Path(repo_root).resolve() if repo_root is not None else find_repo_root()
     out_dir = Path(out_dir).resolve()
-    history = Path(history).resolve() if history is not None else repo_root / DEFAULT_HISTORY
+    history = Path(history).resolve() if history is not None else project_root() / DEFAULT_HISTORY
     if not (repo_root / CONFIG).is_file():
-        raise ReportError(f"no {CONFIG} in {repo_root}: pass --repo-root (the instincts checkout)")
-    _check_results(results_dir)
+        raise ReportError(f"no {CONFIG} in {repo_root}: pass --repo-root a folder with allurerc.mjs, package.json "
+                          "and package-lock.json, or leave it out to use the packaged ones")
     ensure_toolchain(repo_root)
-    _clean_output(out_dir, [repo_root, results_dir, history])
+    _clean_output(out_dir, [repo_root, results_dir, history, project_root()])
     history.parent.mkdir(parents=True, exist_ok=True)
 
     bin_dir = repo_root / "node_modules" / ".bin"

@@ -79,47 +79,76 @@ DRAW_SEED = pytest.StashKey[int]()
 DEFERRED = pytest.StashKey[AssertionError]()
 ALLURE_DIRS = pytest.StashKey["instincts.report.AllureDirs | None"]()
 ALLURE_STAGING = "instincts_allure_staging"  # workerinput key: the controller's Allure staging folder
+PLUGIN_ERROR = pytest.StashKey[str]()  # the failure text of an ERROR the plugin found (no comparison, ...)
+
+
+# Deprecated spellings of the options (kept for one release): old name -> the --claims-* name.
+DEPRECATED_OPTIONS = {"--budget": "--claims-budget", "--strict-claims": "--claims-strict",
+                      "--no-claims-cache": "--claims-no-cache", "--keep-allure-results": "--claims-keep-allure-results"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("instincts", "statistical claims")
-    group.addoption("--budget", default=None,
-                    help=f"claim budget: {' | '.join(BUDGETS)} (default: smoke on CPU, standard with CUDA)")
-    group.addoption("--strict-claims", action="store_true",
-                    help="INCONCLUSIVE verdicts fail (default: reported as their own outcome)")
+    group = parser.getgroup("instincts", "instincts statistical claims (old spellings: deprecated aliases)")
+    group.addoption("--claims-budget", "--budget", dest="budget", default=None, metavar="NAME",
+                    help=f"claim budget: {' | '.join(BUDGETS)} (default: ini claims_budget, else smoke on CPU, "
+                         "standard with CUDA)")
+    group.addoption("--claims-strict", "--strict-claims", dest="strict_claims", action="store_true",
+                    help="INCONCLUSIVE verdicts fail (default: ini claims_strict, else their own outcome)")
     group.addoption("--claims-device", default=None, help="torch device for built-in trainers (default: auto)")
-    group.addoption("--no-claims-cache", action="store_true", help="recompute every run (no disk cache)")
+    group.addoption("--claims-no-cache", "--no-claims-cache", dest="no_claims_cache", action="store_true",
+                    help="recompute every run (no disk cache)")
     group.addoption("--claims-cache-dir", default=None, help="run-cache folder (default: <rootdir>/.instincts-cache)")
     group.addoption("--claims-json", default=None,
                     help="where to write claims.json (default: <rootdir>/reports/claims.json)")
-    group.addoption("--keep-allure-results", action="store_true",
-                    help="do not clear old results from --alluredir at the start of a run")
+    group.addoption("--claims-keep-allure-results", "--keep-allure-results", dest="keep_allure_results",
+                    action="store_true", help="do not clear old results from --alluredir at the start of a run")
     group.addoption("--claims-merge", action="store_true",
-                    help="merge this run's verdicts into an existing claims.json (and keep the Allure results): "
-                         "for a second session, e.g. timing claims run alone after the rest ran in parallel")
+                    help="merge this run's verdicts into an existing claims.json (a second session, e.g. timing "
+                         "claims run alone)")
     group.addoption("--claims-seed-base", default=None, type=_seed_base, metavar="N",
-                    help="seeds are N + 0..n-1 and hypothesis draws follow from N: replays a run whose claims.json "
-                         "records seed_base N (default: 0 on the smoke budget, drawn and recorded otherwise)")
+                    help="seeds are N + 0..n-1: replays a run whose claims.json records seed_base N "
+                         "(default: 0 on smoke, else drawn)")
     group.addoption("--claims-executor", default="inprocess", choices=EXECUTORS,
                     help="where trials run: inprocess (default) | dask-local (a LocalCluster here) | dask "
                          "(--dask-scheduler) | submitit-local | slurm; see instincts.executors")
-    group.addoption("--dask-scheduler", default=None, metavar="tcp://HOST:PORT",
+    group.addoption("--claims-dask-scheduler", "--dask-scheduler", dest="dask_scheduler", default=None,
+                    metavar="tcp://HOST:PORT",
                     help="the running Dask scheduler for --claims-executor dask")
-    group.addoption("--dask-workers", default=2, type=int, metavar="N",
+    group.addoption("--claims-dask-workers", "--dask-workers", dest="dask_workers", default=2, type=int,
+                    metavar="N",
                     help="worker processes (one thread each) of --claims-executor dask-local (default 2)")
     group.addoption("--claims-trial-timeout", default=None, type=float, metavar="SECONDS",
                     help="a remote trial still running after this long is cancelled and reported (default 3600)")
-    group.addoption("--slurm-partition", default=None, help="Slurm partition for --claims-executor slurm")
-    group.addoption("--claims-baseline", default=None,
-                    help="a claims.json of known verdicts: a claim REFUTED there too is a known finding, and a "
-                         "REFUTED timing claim is machine-dependent; both are "
-                         "reported as xfail, not a failure; any other REFUTED still fails")
+    group.addoption("--claims-slurm-partition", "--slurm-partition", dest="slurm_partition", default=None,
+                    help="Slurm partition for --claims-executor slurm")
+    group.addoption("--claims-baseline", default=None, metavar="FILE",
+                    help="claims.json of known verdicts: a claim REFUTED there too (or a REFUTED timing claim) is "
+                         "xfail (default: ini claims_baseline)")
+    group.addoption("--claims-check-determinism", action="store_true",
+                    help="rerun one seed of every arm without the cache; a claim whose numbers change is an ERROR")
+    group.addoption("--claims-determinism-tolerance", default=None, type=_tolerance, metavar="TOL",
+                    help="relative and absolute tolerance of --claims-check-determinism (default: 1e-06)")
+    parser.addini("claims_budget", f"default claim budget: {' | '.join(BUDGETS)}", default="")
+    parser.addini("claims_baseline", "default --claims-baseline file (relative to the ini file)", default="")
     group.addoption("--claims-alluredir", default=None, metavar="DIR",
                     help="the claims' Allure results, claims only (default: the claims_alluredir ini option, else "
                          "<rootdir>/reports/allure-results; 'none': no Allure results). --alluredir wins, and "
                          "then allure-pytest writes every test there")
     parser.addini("claims_alluredir", "folder of the claims' Allure results, relative to the ini file "
                                       "('none': no Allure results; default reports/allure-results)", default="")
+    parser.addini("claims_strict", "INCONCLUSIVE verdicts fail (as --claims-strict)", type="bool", default=False)
+
+
+def _tolerance(text: str) -> float:
+    import argparse
+
+    from instincts.determinism import check_tolerance
+
+    try:
+        return check_tolerance(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: give a number from 0 (exact) to below 1, "
+                                         "e.g. 1e-6 (relative and absolute)") from None
 
 
 def _seed_base(text: str) -> int:
@@ -152,11 +181,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from instincts import devices  # torch-free at import
 
     devices.pin_device_order()  # before the first CUDA call, so that CUDA numbers GPUs as NVML does
-    name = config.getoption("budget")
+    _warn_deprecated_options(config)
+    name = config.getoption("budget") or config.getini("claims_budget").strip() or None
     try:
         if name:
             get_budget(name)
-        baseline = _baseline(config.getoption("claims_baseline"))
+        baseline = _baseline(_baseline_path(config))
     except (ValueError, ClaimsFileError) as exc:
         raise pytest.UsageError(str(exc)) from None
     root = config.rootpath
@@ -164,7 +194,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.getoption("claims_cache_dir") or root / ".instincts-cache")
     alluredir = _configure_allure(config)
     config.stash[OPTIONS] = Options(
-        budget_name=name, device_request=config.getoption("claims_device"), strict=config.getoption("strict_claims"),
+        budget_name=name, device_request=config.getoption("claims_device"),
+        strict=bool(config.getoption("strict_claims") or config.getini("claims_strict")),
         claims_json=Path(config.getoption("claims_json") or root / "reports" / "claims.json"), cache_dir=cache_dir,
         allure=alluredir is not None, seed_base=_run_seed_base(config, baseline),
         known_refuted=None if baseline is None else
@@ -209,6 +240,36 @@ def _probe_scheduler(config: pytest.Config) -> None:
         executors.make("dask", scheduler=address).close()
     except InstinctsError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _given_args(config: pytest.Config) -> list[str]:
+    """The command line's arguments and those the ini file and PYTEST_ADDOPTS add."""
+    import os
+    import shlex
+
+    extra = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    return [*config.getini("addopts"), *extra, *map(str, config.invocation_params.args)]
+
+
+def _warn_deprecated_options(config: pytest.Config) -> None:
+    """An old option spelling still works, with a warning naming its --claims-* replacement."""
+    used = {arg.split("=", 1)[0] for arg in _given_args(config)} & DEPRECATED_OPTIONS.keys()
+    for old in sorted(used):
+        config.issue_config_time_warning(pytest.PytestDeprecationWarning(
+            f"{old} is deprecated and will be removed in the next release: use {DEPRECATED_OPTIONS[old]}"),
+            stacklevel=2)
+
+
+def _baseline_path(config: pytest.Config) -> str | None:
+    """--claims-baseline, else the ini's claims_baseline (relative to the ini file's folder)."""
+    given = config.getoption("claims_baseline")
+    if given:
+        return given
+    ini = config.getini("claims_baseline").strip()
+    if not ini:
+        return None
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return str(base / ini)
 
 
 def _run_seed_base(config: pytest.Config, baseline: results.ClaimsFile | None) -> int | None:
@@ -380,6 +441,33 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from instincts import devices
 
         devices.configure_threads()
+
+
+# -- rerun plugins ----------------------------------------------------------------------------
+
+RERUN_PLUGINS = ("rerunfailures", "flaky")  # pytest-rerunfailures and flaky, by their pytest11 names
+NOT_RERUN = pytest.StashKey[bool]()
+
+
+def rerun_plugins(config: pytest.Config) -> list[str]:
+    """The rerun plugins active in this run."""
+    return [name for name in RERUN_PLUGINS if config.pluginmanager.has_plugin(name)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """A claim runs once, whatever a rerun plugin asks (``--reruns``, ``--force-reruns``, ``--force-flaky``,
+    a ``flaky`` mark): rerunning a REFUTED claim until it passes would be p-hacking. The claim gets
+    pytest's own protocol here, before the rerun plugins' protocols could take it."""
+    if claim_info(item) is None or not rerun_plugins(item.config):
+        return None
+    from _pytest.runner import runtestprotocol
+
+    item.config.stash[NOT_RERUN] = True
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    runtestprotocol(item, nextitem=nextitem)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
 
 
 # -- devices under xdist ----------------------------------------------------------------------
@@ -572,8 +660,47 @@ def _every_example_runs(item: pytest.Item) -> Callable[[], None]:
     return undo
 
 
+NO_COMPARISON = "claim made no comparison"
+
+
+def _error(item: pytest.Item, info: ClaimInfo, message: str, seconds: float) -> ClaimResult:
+    """An ERROR record whose message also becomes the test's failure (``PLUGIN_ERROR``)."""
+    state = _state(item.config)
+    item.stash[PLUGIN_ERROR] = f"claim {info.id} ERROR — {message}"
+    return ClaimResult.for_error(info, item.nodeid, message, state.budget.name, str(state.device), seconds)
+
+
+def _no_comparison(item: pytest.Item, info: ClaimInfo, seconds: float) -> None:
+    """A @claim test that ran to its end without judging anything is an ERROR, not a silent pass."""
+    if claim_info(item) is None:
+        return
+    item.stash[RESULT] = _error(item, info, f"{NO_COMPARISON}: the test never called experiment.compare, trend, "
+                                "exact or predicts, so there is no verdict; judge at least one expectation",
+                                seconds)
+
+
+def _checked_determinism(item: pytest.Item, info: ClaimInfo, exp: Experiment, result: ClaimResult) -> ClaimResult:
+    """--claims-check-determinism: ``result``, or an ERROR when an arm's numbers change for the same seed."""
+    from instincts import determinism
+
+    tolerance = item.config.getoption("claims_determinism_tolerance")
+    tolerance = determinism.DEFAULT_TOLERANCE if tolerance is None else tolerance
+    seconds = result.duration_s or 0.0
+    try:
+        mismatches = determinism.check(exp.trials, exp.context, tolerance,
+                                       frozenset(r.metric for r in exp.records))
+    except Exception as exc:  # the rerun itself failed: the claim's numbers cannot be vouched for
+        return _error(item, info, f"the determinism rerun (--claims-check-determinism) raised {exc!r}", seconds)
+    if not mismatches:
+        return result
+    return _error(item, info, determinism.report(info.id, mismatches, tolerance), seconds)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item):
+    for key in (RESULT, PLUGIN_ERROR):  # a test run again (the same item) starts clean
+        if key in item.stash:
+            del item.stash[key]
     if DRAW_SEED in item.stash:  # each parametrized item draws from its own node id
         item.obj._hypothesis_internal_use_seed = item.stash[DRAW_SEED]
     undo = _every_example_runs(item)
@@ -587,11 +714,19 @@ def pytest_runtest_call(item: pytest.Item):
         outcome.force_exception(deferred)
     exp = item.stash.get(EXPERIMENT, None)
     info = _info(item)
-    if info is None or exp is None:
+    if info is None:
         return
-    result = _result(item, info, exp, outcome.exception, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    if (exp is None or not exp.records) and outcome.exception is None:
+        _no_comparison(item, info, seconds)
+        return
+    if exp is None:
+        return
+    result = _result(item, info, exp, outcome.exception, seconds)
     if result is None:
         return
+    if result.verdict in results.RAN and item.config.getoption("claims_check_determinism") and not info.timing:
+        result = _checked_determinism(item, info, exp, result)
     workers = int(getattr(item.config, "workerinput", {}).get("workercount", 1))
     if info.timing and workers > 1:
         result = result.with_(note=f"timed beside {workers - 1} other xdist worker(s); for clean numbers run "
@@ -618,7 +753,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report.user_properties.append((PROPERTY, json.dumps(result.to_dict())))
     strict = item.config.stash[OPTIONS].strict
     line = result.line or ""
-    if result.known_finding:
+    if PLUGIN_ERROR in item.stash and call.when == "call":
+        report.outcome = "failed"
+        report.longrepr = item.stash[PLUGIN_ERROR]
+    elif result.known_finding:
         report.outcome = "skipped"  # pytest's xfail
         report.wasxfail = f"{result.xfail_reason} — {line}"
     elif result.verdict == "REFUTED" and report.passed:
@@ -630,7 +768,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             and exp is not None and exp.asserted_unsupported
         if strict and report.passed:
             report.outcome = "failed"
-            report.longrepr = f"claim {result.id} INCONCLUSIVE (--strict-claims) — {line}"
+            report.longrepr = f"claim {result.id} INCONCLUSIVE (--claims-strict) — {line}"
         elif not strict and (report.passed or asserted):
             report.outcome = "skipped"
             report.longrepr = (str(item.path), item.location[1] or 0, f"INCONCLUSIVE — {line}")
@@ -651,13 +789,20 @@ class Collector:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.results: list[ClaimResult] = []
+        self.by_nodeid: dict[str, ClaimResult] = {}
         self.fdr_line = ""
+
+    @property
+    def results(self) -> list[ClaimResult]:
+        """One record per claim: a test reported twice (a rerun plugin, a repeated item) keeps its last."""
+        return list(self.by_nodeid.values())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in getattr(report, "user_properties", ()):
             if name == PROPERTY:
-                self.results.append(ClaimResult.from_dict(json.loads(value)))
+                result = ClaimResult.from_dict(json.loads(value))
+                self.by_nodeid.pop(result.nodeid, None)  # the last report of a nodeid wins, in its order
+                self.by_nodeid[result.nodeid] = result
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results:
@@ -692,15 +837,10 @@ class Collector:
         tr = terminalreporter
         tr.write_sep("=", f"claims ({state.budget.name} budget, {state.device})")
         counts: dict[str, int] = {}
-        for r in sorted(self.results, key=lambda c: (c.id, c.nodeid)):
+        for line in summary_lines(self.results):
+            tr.write_line(line)
+        for r in self.results:
             counts[r.verdict] = counts.get(r.verdict, 0) + 1
-            detail = r.line or r.reason or r.error or ""
-            if r.known_finding:
-                detail = f"(known finding) {detail}"
-            secs = f"{r.duration_s:6.1f}s" if r.duration_s is not None else " " * 7
-            statement = r.statement if len(r.statement) <= 100 else r.statement[:99] + "…"
-            tr.write_line(f"{r.id:<8} {r.verdict:<12} {secs}  {'[check] ' if r.check else ''}{statement}")
-            tr.write_line(f"{'':<30}{detail}"[:250])
         tr.write_line("  ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items())))
         if self.fdr_line:
             tr.write_line(self.fdr_line)
@@ -709,6 +849,9 @@ class Collector:
 
         workers = getattr(config.option, "numprocesses", None)
         tr.write_line(runtime.summary(self.results, workers if isinstance(workers, int) and workers > 1 else 1))
+        if config.stash.get(NOT_RERUN, False):
+            tr.write_line(f"claims ran once: {' and '.join(rerun_plugins(config))} do not rerun claims (retrying a "
+                          "REFUTED verdict until it passes would be p-hacking)")
         if any(r.note for r in self.results):
             tr.write_line("note: timing claims ran beside other xdist workers; run them alone with "
                           "`pytest claims -m timing` (no -n) for clean numbers")
@@ -720,3 +863,20 @@ class Collector:
             from instincts.report import ALLURE_MISSING
 
             tr.write_line(f"note: {ALLURE_MISSING}")
+
+
+def summary_lines(claims: list[ClaimResult]) -> list[str]:
+    """Two lines a claim: id, verdict, time and statement in columns as wide as the longest id; then its detail."""
+    width = max([8, *(len(r.id) for r in claims)])
+    indent = width + 23  # under the statement
+    lines = []
+    for r in sorted(claims, key=lambda c: (c.id, c.nodeid)):
+        detail = r.line or r.reason or r.error or ""
+        if r.known_finding:
+            detail = f"(known finding) {detail}"
+        secs = f"{r.duration_s:6.1f}s" if r.duration_s is not None else " " * 7
+        statement = r.statement if len(r.statement) <= 100 else r.statement[:99] + "…"
+        lines.append(f"{r.id:<{width}} {r.verdict:<12} {secs}  {'[check] ' if r.check else ''}{statement}")
+        first = detail.splitlines()[0] if detail else ""
+        lines.append(f"{'':<{indent}}{first}"[:indent + 220])
+    return lines

@@ -131,10 +131,10 @@ def test_inconclusive_is_its_own_outcome_and_fails_when_strict(pytester: pytest.
                                  "could detect >= * (80% power), ~* seeds to decide",
                                  "*4 deselected, 2 inconclusive in*"])
 
-    strict = pytester.runpytest_inprocess("-k", "inconclusive", "--strict-claims")
+    strict = pytester.runpytest_inprocess("-k", "inconclusive", "--claims-strict")
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
     assert strict.parseoutcomes() == {"failed": 2, "deselected": 4}
-    strict.stdout.fnmatch_lines(["*claim U-6 INCONCLUSIVE (--strict-claims) — A superior to B*"])
+    strict.stdout.fnmatch_lines(["*claim U-6 INCONCLUSIVE (--claims-strict) — A superior to B*"])
 
 
 def test_claims_json_fields(pytester: pytest.Pytester, tmp_path: Path):
@@ -177,7 +177,7 @@ def test_an_arm_that_raises_is_an_error_in_claims_json(pytester: pytest.Pytester
 
 def test_unknown_budget_is_a_usage_error(pytester: pytest.Pytester):
     pytester.makepyfile(test_user=CLAIMS)
-    result = pytester.runpytest_inprocess("--budget", "bogus")
+    result = pytester.runpytest_inprocess("--claims-budget", "bogus")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown budget 'bogus': choose one of smoke, standard, full*"])
 
@@ -185,7 +185,7 @@ def test_unknown_budget_is_a_usage_error(pytester: pytest.Pytester):
 def test_standard_budget_uses_more_seeds(pytester: pytest.Pytester):
     pytester.makepyfile(test_user=CLAIMS)
     # standard draws its seed base per run: pin it, so the seeds (and where a look stops) are fixed
-    result = pytester.runpytest_inprocess("--budget", "standard", "-k", "test_equivalent or test_superior",
+    result = pytester.runpytest_inprocess("--claims-budget", "standard", "-k", "test_equivalent or test_superior",
                                           "--claims-json", "c.json", "--claims-seed-base", "0")
     result.assert_outcomes(passed=2, deselected=4)
     result.stdout.fnmatch_lines(["*claims (standard budget, cpu)*"])
@@ -293,7 +293,7 @@ def test_same_run_twice_is_identical_and_cached(pytester: pytest.Pytester):
     assert second == first
     assert log.read_text().splitlines() == calls, "the second run should come from the disk cache"
 
-    third = run("--no-claims-cache")
+    third = run("--claims-no-cache")
     assert third == first
     recomputed = log.read_text().splitlines()[24:]
     assert recomputed == calls, "recomputing gives the same per-seed numbers"

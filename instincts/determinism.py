@@ -1,0 +1,187 @@
+"""``--claims-check-determinism``: an arm must give the same numbers for the same seed.
+
+The run cache keeps an arm's first draw per seed, so an arm that reads an unseeded source (a
+``np.random.default_rng()`` without a seed, the clock, ``os.urandom``) would be judged on a frozen
+sample and would look reproducible when it is not. After a claim ran, this module reruns one seed
+of every arm the claim used (the first seed the claim ran it with), outside the cache, and compares
+each metric with the first run's value within a tolerance. A mismatch names the arm, where its code
+is, the metric, both values and the names in its code that may draw from unseeded sources.
+
+The experiment records the trials (``Experiment.trials``: name -> (arm, first seed, its metrics));
+callables rerun through ``instincts.arms.run_callable`` (which seeds torch, numpy and random as the
+first run did), configs through ``arm.run([seed], context)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_TOLERANCE = 1e-6  # relative and absolute: float noise passes, a redrawn sample does not
+
+# names in an arm's code that often mean a draw no seed fixes (a hint beside a mismatch, not a proof)
+UNSEEDED_NAMES = frozenset({
+    "default_rng", "SystemRandom", "urandom", "getrandbits", "uuid1", "uuid4", "token_bytes", "token_hex",
+    "randbelow", "time", "time_ns", "perf_counter", "monotonic", "now", "getpid",
+})
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One metric of one arm that changed between two runs of the same seed."""
+
+    name: str  # the arm's role in the claim: "arm_a", "arm_b", "level 3", "arm"
+    arm: str  # its qualified name
+    where: str  # file:line of its code, or "" when unknown
+    seed: int
+    metric: str
+    first: float | None  # None: the metric was missing from that run
+    again: float | None
+    suspects: tuple[str, ...] = ()
+
+    def message(self) -> str:
+        place = f" ({self.where})" if self.where else ""
+        hint = (f"; its code uses {', '.join(self.suspects)}, which seeding torch, numpy and random does not fix"
+                if self.suspects else "")
+        return (f"{self.name} {self.arm}{place}: seed {self.seed} gave {self.metric}={_show(self.first)} "
+                f"and then {_show(self.again)}{hint}")
+
+
+def _show(value: float | None) -> str:
+    return "(missing)" if value is None else f"{value:.10g}"
+
+
+def check_tolerance(value: float) -> float:
+    """The tolerance as given by the user, or ValueError naming what is allowed."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1 or math.isnan(value):
+        raise ValueError(f"--claims-determinism-tolerance {value!r} is not allowed: give a number from 0 "
+                         "(exact) to below 1 (relative and absolute, default 1e-06)")
+    return float(value)
+
+
+def rerun(arm: Any, seed: int, context: Any) -> dict[str, float]:
+    """The arm's metrics for ``seed``, computed again, without the run cache."""
+    from instincts import arms
+
+    if arms.is_config(arm):
+        results = arm.run([seed], context)
+        if len(results) != 1:
+            raise ValueError(f"{type(arm).__name__}.run returned {len(results)} results for 1 seed")
+        return {str(k): float(v) for k, v in results[0].items()}
+    return arms.run_callable(arm, seed)
+
+
+def _same(a: float | None, b: float | None, tolerance: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
+
+
+def compare_metrics(first: Mapping[str, float], again: Mapping[str, float],
+                    tolerance: float) -> list[tuple[str, float | None, float | None]]:
+    """(metric, first, again) for every metric that differs beyond the tolerance or is in one run only."""
+    out = []
+    for metric in sorted({*first, *again}):
+        a, b = first.get(metric), again.get(metric)
+        if not _same(a, b, tolerance):
+            out.append((metric, a, b))
+    return out
+
+
+def _target(arm: Any) -> Any:
+    """The function or class whose code an arm runs."""
+    while isinstance(arm, functools.partial):
+        arm = arm.func
+    if inspect.isfunction(arm) or inspect.ismethod(arm):
+        return arm
+    return type(arm)
+
+
+def describe(arm: Any) -> tuple[str, str]:
+    """The arm's qualified name and the file:line of its code ("" where the source cannot be found)."""
+    target = _target(arm)
+    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+    try:
+        path = inspect.getsourcefile(target)
+        line = inspect.getsourcelines(target)[1]
+    except (OSError, TypeError):
+        return name, ""
+    return name, f"{path}:{line}" if path else ""
+
+
+def _codes(arm: Any) -> Iterator[Any]:
+    """Code objects an arm runs: its function's (nested ones too) and those of functions it closes over."""
+    target = _target(arm)
+    todo: list[Any] = []
+    if inspect.isclass(target):
+        todo = [m for m in vars(target).values() if inspect.isfunction(m)]
+    else:
+        todo = [target]
+    seen: set[int] = set()
+    while todo:
+        fn = todo.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        fn = getattr(fn, "__func__", fn)
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            continue
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            yield c
+            stack.extend(k for k in c.co_consts if inspect.iscode(k))
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if inspect.isfunction(value) or isinstance(value, functools.partial):
+                todo.append(_target(value))
+
+
+def suspects(arm: Any) -> tuple[str, ...]:
+    """Names in the arm's code that may draw from sources no seed fixes."""
+    names = {n for code in _codes(arm) for n in (*code.co_names, *code.co_varnames) if n in UNSEEDED_NAMES}
+    return tuple(sorted(names))
+
+
+def _only(metrics: Mapping[str, float], judged: frozenset[str]) -> Mapping[str, float]:
+    """The judged metrics of a run; all of them when it has none of those names."""
+    kept = {k: v for k, v in metrics.items() if k in judged}
+    return kept or metrics
+
+
+def check(trials: Mapping[str, tuple[Any, int, Mapping[str, float]]], context: Any,
+          tolerance: float = DEFAULT_TOLERANCE, judged: frozenset[str] = frozenset()) -> list[Mismatch]:
+    """Rerun one seed of every arm of ``trials``; the metrics that changed (empty: deterministic).
+
+    ``judged``: the metrics the claim's verdicts used. Only they are compared where a run has them:
+    training facts beside them (a config's train loss, its epochs) may legitimately follow the batch
+    of seeds a vectorised trainer ran together, which a one-seed rerun does not repeat."""
+    out = []
+    for name, (arm, seed, first) in trials.items():
+        again = rerun(arm, seed, context)
+        differing = compare_metrics(_only(first, judged), _only(again, judged), tolerance)
+        if differing:
+            qualname, where = describe(arm)
+            hints = suspects(arm)
+            out.extend(Mismatch(name, qualname, where, seed, metric, a, b, hints) for metric, a, b in differing)
+    return out
+
+
+def report(claim_id: str, mismatches: list[Mismatch], tolerance: float) -> str:
+    """The claim's error message: what changed, where the arm is, and what to do."""
+    lines = [f"claim {claim_id} is not deterministic (--claims-check-determinism, tolerance {tolerance:g}): "
+             "an arm gave other numbers when its seed ran again without the cache:"]
+    lines += [f"  {m.message()}" for m in mismatches]
+    lines.append("  seed every random source from the seed the arm is given (np.random.default_rng(seed), "
+                 "torch.Generator().manual_seed(seed)); its cached first draw would otherwise be judged")
+    return "\n".join(lines)
