@@ -9,17 +9,16 @@ scipy and matplotlib once for the outer session).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import statsmodels.stats.weightstats  # noqa: F401 - loaded once (see test_plugin.py)
-from hypothesis import settings
 
 import instincts.experiment  # noqa: F401 - loaded once
 import instincts.plots  # noqa: F401 - loaded once
 from instincts import determinism
 from instincts.plugin import summary_lines
 from instincts.results import ClaimResult
+from tests.engine.test_plugin import _restore_hypothesis_profile, claims_of  # noqa: F401 - fixture, helper
 
 pytest_plugins = ["pytester"]
 
@@ -56,17 +55,6 @@ def test_compares(experiment):
 def test_plain_test_is_not_a_claim():
     assert True
 '''
-
-
-@pytest.fixture(autouse=True)
-def _restore_hypothesis_profile():
-    name = settings.get_current_profile_name()
-    yield
-    settings.load_profile(name)
-
-
-def claims_of(path: Path) -> dict[str, dict]:
-    return {c["id"]: c for c in json.loads(path.read_text())["claims"]}
 
 
 def test_a_claim_that_judged_nothing_is_an_error(pytester: pytest.Pytester):
