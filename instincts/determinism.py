@@ -72,7 +72,7 @@ def rerun(arm: Any, seed: int, context: Any) -> dict[str, float]:
         if len(results) != 1:
             raise ValueError(f"{type(arm).__name__}.run returned {len(results)} results for 1 seed")
         return {str(k): float(v) for k, v in results[0].items()}
-    return arms.run_callable(arm, seed)
+    return arms.run_callable(arm, seed, context)  # a (seed, context) arm gets its context again
 
 
 def _same(a: float | None, b: float | None, tolerance: float) -> bool:
