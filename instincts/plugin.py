@@ -204,6 +204,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config):
         config.pluginmanager.register(Collector(config), "instincts-collector")
         _probe_scheduler(config)
+        if config.stash[OPTIONS].durations:
+            _one_at_a_time(config)
 
 
 def _configure_allure(config: pytest.Config) -> Path | None:
@@ -405,10 +407,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _longest_first(items, config.stash[OPTIONS].durations)
 
 
+def _one_at_a_time(config: pytest.Config) -> None:
+    """Claims ordered longest first (``_longest_first``) must go out one by one: xdist's load
+    scheduler otherwise hands each worker a first chunk of consecutive items (a quarter of its share),
+    and the first worker would get every long claim. ``--maxschedchunk`` given by the user is kept."""
+    if getattr(config.option, "dist", "no") == "load" and getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1
+
+
 def _longest_first(items: list[pytest.Item], durations: dict[str, float] | None) -> None:
     """With a baseline, claims go out longest first (its recorded seconds), then everything else in
-    collection order: xdist's load scheduling hands the next item to whichever worker is free, so
-    the long claims no longer land together at the end of one worker's queue."""
+    collection order; sent one at a time (``_one_at_a_time``), each goes to whichever worker is free
+    (longest-processing-time-first), so the long claims no longer land on one worker's queue."""
     if durations:
         items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))  # stable: unknown ones keep their order
 

@@ -64,3 +64,19 @@ def test_one_claim_that_grows_still_fails_on_any_machine():
 def test_too_few_matched_claims_fall_back_to_serial_time():
     assert runtime.machine_factor(timed([22.0] * 5), timed([10.0] * 5)) is None
     assert runtime.machine_factor(timed([0.5] * 12), timed([0.2] * 12)) is None  # too short to time
+
+
+def test_claims_go_out_longest_first_one_at_a_time():
+    from types import SimpleNamespace
+
+    from instincts.plugin import _longest_first, _one_at_a_time
+
+    items = [SimpleNamespace(nodeid=n) for n in ("t::unit", "c::short", "c::long", "t::other")]
+    _longest_first(items, {"c::short": 3.0, "c::long": 90.0})
+    assert [i.nodeid for i in items] == ["c::long", "c::short", "t::unit", "t::other"]  # the rest keep their order
+    config = SimpleNamespace(option=SimpleNamespace(dist="load", maxschedchunk=None))
+    _one_at_a_time(config)
+    assert config.option.maxschedchunk == 1
+    given = SimpleNamespace(option=SimpleNamespace(dist="load", maxschedchunk=8))
+    _one_at_a_time(given)
+    assert given.option.maxschedchunk == 8  # the user's choice is kept
