@@ -23,7 +23,7 @@ import pytest
 
 from instincts import results
 from instincts.budget import BUDGETS, Budget, default_budget_name, get_budget
-from instincts.errors import ClaimsFileError, InstinctsError, InvalidArgument
+from instincts.errors import ClaimsFileError, InstinctsError
 from instincts.executors import EXECUTORS
 from instincts.marks import ClaimInfo, claim_info
 from instincts.results import ClaimResult
@@ -190,8 +190,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except (ValueError, ClaimsFileError) as exc:
         raise pytest.UsageError(str(exc)) from None
     root = config.rootpath
-    cache_dir = None if config.getoption("no_claims_cache") else Path(
-        config.getoption("claims_cache_dir") or root / ".instincts-cache")
+    cache_dir = None if config.getoption("no_claims_cache") else _cache_root(config)
     alluredir = _configure_allure(config)
     config.stash[OPTIONS] = Options(
         budget_name=name, device_request=config.getoption("claims_device"),
@@ -229,17 +228,13 @@ def _configure_allure(config: pytest.Config) -> Path | None:
 
 
 def _probe_scheduler(config: pytest.Config) -> None:
-    """``--claims-executor dask``: a scheduler that does not answer is a usage error now."""
+    """``--claims-executor dask``: a missing or silent scheduler is a usage error now, not one per claim."""
     if config.getoption("claims_executor") != "dask":
         return
     from instincts import executors
 
-    address = config.getoption("dask_scheduler")
     try:
-        if not address:
-            raise InvalidArgument("--claims-executor dask needs --dask-scheduler tcp://HOST:PORT "
-                                  "(or use dask-local for a cluster on this machine)")
-        executors.make("dask", scheduler=address).close()
+        executors.make("dask", scheduler=config.getoption("dask_scheduler")).close()
     except InstinctsError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -539,37 +534,31 @@ def _executor(config: pytest.Config) -> Executor:
     client of it (``pytest_configure_node``), so ``-n`` workers share the cluster's processes."""
     if EXECUTOR in config.stash:
         return config.stash[EXECUTOR]
-    from instincts import executors
-
     kind, scheduler = config.getoption("claims_executor"), config.getoption("dask_scheduler")
     if _is_worker(config) and config.workerinput.get(DASK_ADDRESS):
         kind, scheduler = "dask", config.workerinput[DASK_ADDRESS]
+    return _start(config, kind, scheduler=scheduler, gpu=_state(config).device.type == "cuda",
+                  folder=_cache_root(config) / "submitit", partition=config.getoption("slurm_partition"))
+
+
+def _local_cluster(config: pytest.Config) -> str:
+    """The controller's LocalCluster for ``dask-local`` under xdist (no torch here): its scheduler's address."""
+    executor = config.stash[EXECUTOR] if EXECUTOR in config.stash else _start(config, "dask-local")
+    return executor.address  # type: ignore[attr-defined]
+
+
+def _start(config: pytest.Config, kind: str, **kwargs: Any) -> Executor:
+    """Start an executor with the run's worker count and trial timeout; keep it, close it at the end."""
+    from instincts import executors
+
     try:
-        executor = executors.make(kind, scheduler=scheduler, workers=config.getoption("dask_workers"),
-                                  trial_timeout=config.getoption("claims_trial_timeout"),
-                                  gpu=_state(config).device.type == "cuda",
-                                  folder=_cache_root(config) / "submitit",
-                                  partition=config.getoption("slurm_partition"))
+        executor = executors.make(kind, workers=config.getoption("dask_workers"),
+                                  trial_timeout=config.getoption("claims_trial_timeout"), **kwargs)
     except InstinctsError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[EXECUTOR] = executor
     config.add_cleanup(executor.close)
     return executor
-
-
-def _local_cluster(config: pytest.Config) -> str:
-    """The controller's LocalCluster for ``dask-local`` under xdist: its scheduler's address."""
-    from instincts import executors
-
-    if EXECUTOR not in config.stash:
-        try:
-            executor = executors.make("dask-local", workers=config.getoption("dask_workers"),
-                                      trial_timeout=config.getoption("claims_trial_timeout"))
-        except InstinctsError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        config.stash[EXECUTOR] = executor
-        config.add_cleanup(executor.close)
-    return config.stash[EXECUTOR].address  # type: ignore[attr-defined]
 
 
 def _cache_root(config: pytest.Config) -> Path:
