@@ -90,17 +90,22 @@ gpu-check:
 
 # The example project as a user meets it: a wheel of this checkout, a fresh venv (torch first, then the
 # wheel, then the rerun/random-order plugins for the good-neighbour test), the example's claim with the
-# determinism check, its report and its gate, run from a copy; the checkout must stay clean.
+# determinism check, its report and its gate, run from a copy; the checkout must stay clean. Every
+# package is pinned: requirements.lock's versions as constraints (its hashes stripped: pip's hash mode
+# would demand hashes of the plugins too), the neighbour plugins and coverage by NEIGHBOURS.
 EXAMPLE_DIR ?= /tmp/instincts-example
 TORCH ?= torch==2.13.0
+NEIGHBOURS ?= pytest-rerunfailures==16.7 flaky==3.8.1 pytest-randomly==5.1.0 pytest-timeout==2.4.0 \
+  pytest-cov==7.1.0 coverage==7.17.5
 
 example: setup
 	rm -rf $(EXAMPLE_DIR) && mkdir -p $(EXAMPLE_DIR)
 	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w $(EXAMPLE_DIR)/dist .
 	$(PYTHON) -m venv $(EXAMPLE_DIR)/venv
-	$(EXAMPLE_DIR)/venv/bin/pip install -q $(TORCH)
-	$(EXAMPLE_DIR)/venv/bin/pip install -q $(EXAMPLE_DIR)/dist/instincts-*.whl
-	$(EXAMPLE_DIR)/venv/bin/pip install -q pytest-rerunfailures flaky pytest-randomly pytest-timeout pytest-cov
+	sed -n 's/^\([A-Za-z0-9_.-]*==[^ ]*\).*/\1/p' $(LOCK) > $(EXAMPLE_DIR)/constraints.txt
+	$(EXAMPLE_DIR)/venv/bin/pip install -q -c $(EXAMPLE_DIR)/constraints.txt $(TORCH)
+	$(EXAMPLE_DIR)/venv/bin/pip install -q -c $(EXAMPLE_DIR)/constraints.txt $(EXAMPLE_DIR)/dist/instincts-*.whl
+	$(EXAMPLE_DIR)/venv/bin/pip install -q -c $(EXAMPLE_DIR)/constraints.txt $(NEIGHBOURS)
 	cp -r examples/own-model $(EXAMPLE_DIR)/project
 	cd $(EXAMPLE_DIR)/project && INSTINCTS_CACHE_HOME=$(EXAMPLE_DIR)/cache ../venv/bin/python -m pytest \
 	  -p no:cacheprovider --claims-check-determinism

@@ -1,11 +1,8 @@
-"""In-process ``-n 2`` against a Dask LocalCluster of 2 workers, and one claim's scaling over workers.
+"""One claim's scaling over Dask workers: the curve a cluster user extrapolates from.
 
-1. suite    the smoke catalogue (``-m "not timing"``) with ``pytest -n 2`` (in-process trials) and with
-            ``pytest --claims-executor dask-local --dask-workers 2`` (one pytest process; a claim's arms
-            train side by side on the cluster); fresh caches; wall time, ratio, verdicts compared.
-2. scaling  one claim (``-k BS-1`` by default) on ``dask-local`` with 1 and 2 workers: arm-seeds
-            trained per second (a seed of one arm of one comparison), the curve a cluster user
-            extrapolates from.
+One claim (``-k BS-1`` by default) on ``dask-local`` with 1, 2, ... workers: arm-seeds trained per
+second (a seed of one arm of one comparison). The whole smoke catalogue in-process ``-n 2`` against
+``dask-local`` with 2 workers (beside the serial run) is ``python -m benchmarks.suite --dask --workers 2``.
 
 Run it on a quiet machine (nothing else training): ``python -m benchmarks.executors [--quick]``.
 """
@@ -18,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.suite import compare, pytest_command, run_once, verdicts
+from benchmarks.suite import pytest_command, run_once
 
 
 def trials(claims_json: Path) -> int:
@@ -27,34 +24,6 @@ def trials(claims_json: Path) -> int:
         return 0
     doc = json.loads(claims_json.read_text())
     return sum(len(p["seeds"]) * len(p["labels"]) for c in doc["claims"] for p in c.get("parts") or [])
-
-
-def run_suite(paths: list[str], keyword: str | None, workers: int, tmp: Path) -> int:
-    print(f"\n## smoke catalogue ({' '.join(paths)}): in-process -n {workers} vs dask-local {workers} workers")
-    marker = ["-m", "not timing"]
-    runs = {f"in-process -n {workers}": (str(workers), marker),
-            f"dask-local {workers} workers": (None, [*marker, "--claims-executor", "dask-local",
-                                                     "--dask-workers", str(workers)])}
-    results = {}
-    for label, (n, extra) in runs.items():
-        out = tmp / f"{label.replace(' ', '_')}.json"
-        cmd = pytest_command(paths, n, tmp / f"cache-{label.replace(' ', '_')}", out, "smoke", keyword, extra)
-        seconds, rc, tail = run_once(cmd, label)
-        results[label] = (seconds, rc, tail, verdicts(out))
-    print(f"{'run':<24} {'wall s':>8} {'exit':>5} {'claims':>7}")
-    for label, (sec, rc, _, v) in results.items():
-        print(f"{label:<24} {sec:8.1f} {rc:>5} {len(v):>7}")
-    (a_sec, _, _, a_v), (b_sec, _, _, b_v) = results.values()
-    print(f"ratio in-process / dask-local wall time: {a_sec / b_sec:.2f}x (> 1: dask-local is faster)")
-    verdict_diffs, line_diffs = compare(a_v, b_v)
-    print(f"verdicts DIFFER in {len(verdict_diffs)} claims:\n" + "\n".join(verdict_diffs) if verdict_diffs
-          else f"verdicts identical: {len(a_v)} of {len(a_v)} claims")
-    if line_diffs:
-        print(f"same verdict, different numbers in {len(line_diffs)} claims:\n" + "\n".join(line_diffs))
-    broken = [label for label, (_, rc, _, _) in results.items() if rc not in (0, 1)]
-    for label in broken:
-        print(f"{label} exited {results[label][1]}:\n{results[label][2]}")
-    return 1 if verdict_diffs or broken or not a_v else 0
 
 
 def run_scaling(keyword: str, workers: Sequence[int], tmp: Path) -> int:
@@ -77,20 +46,15 @@ def run_scaling(keyword: str, workers: Sequence[int], tmp: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.executors", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="claims/test_recipes.py for the suite, and -k RC-7 to scale")
-    p.add_argument("--workers", type=int, default=2, help="workers of both suite runs (default 2)")
-    p.add_argument("--claim", default=None, help="-k expression of the scaling claim (default BS-1)")
-    p.add_argument("--only", nargs="+", choices=("suite", "scaling"), default=["suite", "scaling"])
+    p.add_argument("--quick", action="store_true", help="-k RC-7 (a short claim) instead of BS-1")
+    p.add_argument("--workers", type=int, default=2, help="the most workers (default 2: 1 and 2)")
+    p.add_argument("--claim", default=None, help="-k expression of the claim (default BS-1)")
     args = p.parse_args(argv)
-    paths = ["claims/test_recipes.py"] if args.quick else ["claims"]
+    if args.workers < 1:
+        p.error(f"--workers {args.workers} is not allowed: give 1 or more")
     claim = args.claim or ("RC-7" if args.quick else "BS-1")
-    status = 0
     with tempfile.TemporaryDirectory(prefix="instincts-executors-") as tmp:
-        if "suite" in args.only:
-            status |= run_suite(paths, None, args.workers, Path(tmp))
-        if "scaling" in args.only:
-            status |= run_scaling(claim, range(1, args.workers + 1), Path(tmp))
-    return status
+        return run_scaling(claim, range(1, args.workers + 1), Path(tmp))
 
 
 if __name__ == "__main__":

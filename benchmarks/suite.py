@@ -1,10 +1,15 @@
-"""The claim suite serially against ``pytest -n``: wall time, and verdicts that must be identical.
+"""The claim suite serially against ``pytest -n`` (and, with ``--dask``, a Dask LocalCluster): wall
+time, and verdicts that must be identical.
 
-Each run is a fresh ``python -m pytest`` subprocess with its own empty run cache
-(``--claims-cache-dir``) and its own claims.json (``--claims-json``), so neither run reuses the
-other's trainings and both are judged from scratch. Verdicts are compared per test node id;
-the one-line summaries (effect, CI) are compared too and any difference is listed, since workers
-run one torch thread each where the serial run uses all cores, and float sums may round apart.
+Legs, as ``make claims`` runs the catalogue: the non-timing claims (``-m "not timing"``) serially,
+with ``-n W`` (the committed baseline's durations order them, ``--claims-baseline``: longest first,
+one at a time) and, with ``--dask``, in one pytest process on ``dask-local`` with W workers (a claim's
+arms train side by side on the cluster); then the timing claims alone (``-m timing``), once: they
+must not share the cores, so every way of running the catalogue runs them the same way, and the
+whole-catalogue ratio adds their time to both sides. Each leg is a fresh ``python -m pytest``
+subprocess with its own empty run cache (``--claims-cache-dir``) and claims.json, so no leg reuses
+another's trainings. Verdicts and one-line summaries (effect, CI) are compared per node id: every
+leg trains with one torch thread per trial (``--claims-threads``), so they should be identical.
 """
 
 from __future__ import annotations
@@ -68,40 +73,72 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression to select claims")
     p.add_argument("--workers", default="auto", help="pytest -n value for the parallel run (default auto)")
     p.add_argument("--budget", default="smoke", help="claim budget for both runs (default smoke)")
+    p.add_argument("--dask", action="store_true", help="also run the non-timing claims on dask-local with as many "
+                   "workers as --workers (needs instincts[dask]; --workers must then be a number)")
+    p.add_argument("--keep", type=Path, default=None, help="keep each leg's run cache and claims.json in this folder")
+    p.add_argument("--baseline", type=Path, default=ROOT / "reports" / "baseline" / "smoke.json",
+                   help="baseline whose durations order the parallel run (default reports/baseline/smoke.json)")
 
 
 def run(args: argparse.Namespace, quick: bool = False) -> int:
-    """Both runs, the timing table and the verdict check; 1 when verdicts differ or a run broke."""
+    """The legs, the timing table and the verdict checks; 1 when verdicts differ or a leg broke."""
     paths = args.paths or (["claims/test_recipes.py"] if quick else ["claims"])
+    w = args.workers
+    if args.dask and not str(w).isdigit():
+        raise SystemExit(f"--workers {w!r} is not allowed with --dask: give the number of workers, e.g. 2")
     print(f"\n## claim suite ({args.budget} budget, {' '.join(paths)}"
-          f"{' -k ' + repr(args.keyword) if args.keyword else ''}): serial vs -n {args.workers}")
+          f"{' -k ' + repr(args.keyword) if args.keyword else ''}): serial vs -n {w}"
+          f"{f' vs dask-local {w} workers' if args.dask else ''}")
+    baseline = ["--claims-baseline", str(args.baseline)]
+    legs = {"serial": (None, ["-m", "not timing", *baseline]), f"-n {w}": (w, ["-m", "not timing", *baseline])}
+    if args.dask:
+        legs[f"dask-local {w} workers"] = (None, ["-m", "not timing", *baseline, "--claims-executor", "dask-local",
+                                                  "--dask-workers", w])
+    legs["timing claims alone"] = (None, ["-m", "timing", *baseline])
     results = {}
     with tempfile.TemporaryDirectory(prefix="instincts-suite-") as tmp:
-        for label, workers in (("serial", None), (f"-n {args.workers}", args.workers)):
-            cache, out = Path(tmp, f"cache-{workers}"), Path(tmp, f"claims-{workers}.json")
-            seconds, rc, tail = run_once(pytest_command(paths, workers, cache, out, args.budget, args.keyword), label)
-            results[label] = (seconds, rc, tail, verdicts(out))
-    (s_sec, s_rc, s_tail, s_v), (p_sec, p_rc, p_tail, p_v) = results.values()
-    print(f"{'run':<12} {'wall s':>8} {'exit':>5} {'claims':>7}")
+        folder = Path(args.keep or tmp)
+        for label, (workers, extra) in legs.items():
+            name = label.replace(" ", "_")
+            cache, out = folder / f"cache-{name}", folder / f"claims-{name}.json"
+            seconds, rc, tail = run_once(pytest_command(paths, workers, cache, out, args.budget, args.keyword, extra),
+                                         label)
+            results[label] = (seconds, 0 if rc == 5 else rc, tail, verdicts(out))  # 5: no claim selected
+    print(f"{'leg':<24} {'wall s':>8} {'exit':>5} {'claims':>7}")
     for label, (sec, rc, _, v) in results.items():
-        print(f"{label:<12} {sec:8.1f} {rc:>5} {len(v):>7}")
-    print(f"speed-up serial / -n {args.workers}: {s_sec / p_sec:.2f}x (target: >= 1.8x on 2 cores)")
-    broken = [f"{label} exited {rc} (pytest: 0 all passed, 1 some failed; more is an error):\n{tail}"
-              for label, (sec, rc, tail, _) in results.items() if rc not in (0, 1)]
-    verdict_diffs, line_diffs = compare(s_v, p_v)
+        print(f"{label:<24} {sec:8.1f} {rc:>5} {len(v):>7}")
+    timing = results.pop("timing claims alone")
+    (s_sec, _, _, s_v), p_sec = results["serial"], results[f"-n {w}"][0]
+    print(f"speed-up serial / -n {w}, non-timing claims: {s_sec / p_sec:.2f}x (target: >= 1.8x on 2 cores)")
+    print(f"whole catalogue, timing claims alone after each ({timing[0]:.0f} s): "
+          f"{(s_sec + timing[0]) / (p_sec + timing[0]):.2f}x")
+    if args.dask:
+        d_sec = results[f"dask-local {w} workers"][0]
+        print(f"in-process -n {w} / dask-local {w} workers, non-timing claims: {p_sec / d_sec:.2f}x "
+              "(> 1: dask-local is faster)")
     counts: dict[str, int] = {}
-    for verdict, _ in s_v.values():
+    for verdict, _ in [*s_v.values(), *timing[3].values()]:
         counts[verdict] = counts.get(verdict, 0) + 1
-    print("serial verdicts: " + ", ".join(f"{k.lower()} {n}" for k, n in sorted(counts.items())))
-    if verdict_diffs:
-        print(f"verdicts DIFFER in {len(verdict_diffs)} of {len(s_v)} claims:\n" + "\n".join(verdict_diffs))
-    elif s_v:
-        print(f"verdicts identical: {len(s_v)} of {len(s_v)} claims")
-    if line_diffs:
-        print(f"same verdict, different numbers in {len(line_diffs)} claims:\n" + "\n".join(line_diffs))
-    for text in broken:
-        print(text)
-    return 1 if verdict_diffs or broken or not s_v else 0
+    shown = ", ".join(f"{k.lower()} {n}" for k, n in sorted(counts.items()))
+    print(f"serial verdicts (timing claims included): {shown}")
+    status = 0 if s_v else 1
+    for label, (_, _, _, v) in results.items():
+        if label == "serial":
+            continue
+        verdict_diffs, line_diffs = compare(s_v, v)
+        if verdict_diffs:
+            status = 1
+            print(f"serial vs {label}: verdicts DIFFER in {len(verdict_diffs)} of {len(s_v)} claims:\n"
+                  + "\n".join(verdict_diffs))
+        else:
+            print(f"serial vs {label}: verdicts identical in {len(s_v)} of {len(s_v)} claims")
+        if line_diffs:
+            print(f"same verdict, different numbers in {len(line_diffs)} claims:\n" + "\n".join(line_diffs))
+    for label, (_, rc, tail, _) in [*results.items(), ("timing claims alone", timing)]:
+        if rc not in (0, 1):
+            status = 1
+            print(f"{label} exited {rc} (pytest: 0 all passed, 1 some failed; more is an error):\n{tail}")
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,7 +37,7 @@ def in_each_world(experiment, observed: str, predicted: str, expect) -> list[boo
     for dim, curve in CURVES.items():
         verdicts.append(experiment.predicts(curve, observed=observed, predicted=predicted, expect=expect, unit="pp",
                                             config={"dim": dim, "heldout": curve.heldout}, requires=CHECKS))
-        attach_learning_curve(experiment, curve, label=f"{dim} features")
+        attach_learning_curve(experiment, curve, label=f"{dim} features", verdict=verdicts[-1])
     return [bool(v) for v in verdicts]
 
 
@@ -97,5 +97,5 @@ def test_law_predicts_the_data_a_target_needs(experiment, margin):
                                   expect=Predicts(tol=margin / 2), requires=CHECKS, unit="pp",
                                   config={"dim": NET.dim, "margin_pp": round(margin * 100, 2),
                                           "target": round(target, 4), "n_needed": sorted(n for _, n in arm.sizes)})
-    attach_learning_curve(experiment, CURVE, label=f"{NET.dim} features")
+    attach_learning_curve(experiment, CURVE, label=f"{NET.dim} features", verdict=verdict)
     assert verdict

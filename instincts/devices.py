@@ -41,24 +41,38 @@ def worker_index(worker: str | None = None) -> int:
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
-def configure_threads() -> int:
-    """Torch threads for this process: the cores split evenly over xdist workers (one each on 2 cores
-    under ``-n 2``), or fewer when ``OMP_NUM_THREADS`` asks for fewer.
+TRIAL_THREADS = 1  # torch threads a claim trains with, whatever -n: see configure_threads
 
-    Several workers each using every core oversubscribe the CPU and throughput collapses. The same
-    happens to a single process on a machine busy with other jobs: measured here (2 cores, load ~10),
-    12 digits-MLP seeds at batch 3 trained 10-50x slower with 2 threads than with 1, the threads
-    spinning at each tiny op's barrier. ``OMP_NUM_THREADS=1`` is the fix on a shared machine; results
-    are the same either way (the digits MLP and CNN train bit-identically with 1 and 2 threads).
+
+def configure_threads(trial_threads: int | None = None) -> int:
+    """Torch threads for this process; ``trial_threads`` for a claim that trains, None for the rest.
+
+    A claim trains with ``trial_threads`` (``--claims-threads``, default ``TRIAL_THREADS`` = 1): the
+    thread count changes float summation order in conv and matmul kernels, and a trained net amplifies
+    the last bit, so the numbers would depend on ``-n``. Measured here (stop 24): IN-3's stacked-vs-
+    interleaved effect was +27.3pp with 1 thread and +22.8pp with 2 (same seeds, same machine); over
+    the smoke catalogue 15 non-timing claims moved and one verdict flipped (AU-1 clean non-inferiority,
+    SUPPORTED -> INCONCLUSIVE) between a serial run on 2 threads and ``-n 2`` on 1 each. With one thread
+    a serial run, ``-n W``, a Dask worker (``instincts.executors``) and the baseline agree; the cores
+    are used by ``-n auto``.
+
+    Everything else (timing claims, which measure the machine, and tests that use torch without a
+    claim) gets the cores split evenly over xdist workers (one each on 2 cores under ``-n 2``), or
+    fewer when ``OMP_NUM_THREADS`` asks for fewer: several workers each using every core oversubscribe
+    the CPU, and on a busy machine (2 cores, load ~10) 12 digits-MLP seeds at batch 3 trained 10-50x
+    slower with 2 threads than with 1, the threads spinning at each tiny op's barrier.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = max(1, cores // worker_count())
     asked = os.environ.get("OMP_NUM_THREADS", "")
     if asked.isdigit() and int(asked) >= 1:
         threads = min(threads, int(asked))
+    if trial_threads is not None:
+        threads = trial_threads
     import torch
 
-    torch.set_num_threads(threads)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     return threads
 
 

@@ -76,13 +76,16 @@ class InProcess:
 
 def _on_worker(path: list[str], fn: Callable[..., Any], *args: Any) -> Any:
     """A trial on a remote worker: the client's import path (claims import ``fixtures``,
-    ``models``), and one torch thread (the worker processes share the cores)."""
+    ``models``), and the trial's one torch thread (``devices.TRIAL_THREADS``: the numbers of an
+    in-process run; the worker processes share the cores)."""
     for entry in reversed(path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
     import torch
 
-    torch.set_num_threads(1)
+    from instincts.devices import TRIAL_THREADS
+
+    torch.set_num_threads(TRIAL_THREADS)
     return fn(*args)
 
 

@@ -117,6 +117,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--claims-dask-workers", "--dask-workers", dest="dask_workers", default=2, type=int,
                     metavar="N",
                     help="worker processes (one thread each) of --claims-executor dask-local (default 2)")
+    group.addoption("--claims-threads", default=None, type=_threads, metavar="N",
+                    help="torch threads a claim trains with in the pytest process (default 1: the numbers "
+                         "then do not depend on -n; Dask/submitit workers use 1; timing claims get the cores)")
     group.addoption("--claims-trial-timeout", default=None, type=float, metavar="SECONDS",
                     help="a remote trial still running after this long is cancelled and reported (default 3600)")
     group.addoption("--claims-slurm-partition", "--slurm-partition", dest="slurm_partition", default=None,
@@ -149,6 +152,15 @@ def _tolerance(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed: give a number from 0 (exact) to below 1, "
                                          "e.g. 1e-6 (relative and absolute)") from None
+
+
+def _threads(text: str) -> int:
+    import argparse
+
+    if not (text.isdigit() and 1 <= int(text) <= 1024):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: give a whole number of torch threads from 1 "
+                                         "to 1024 (default 1: the numbers then do not depend on -n)")
+    return int(text)
 
 
 def _seed_base(text: str) -> int:
@@ -576,6 +588,10 @@ def experiment(request: pytest.FixtureRequest) -> Experiment:
                      allure=request.config.stash[OPTIONS].allure, comparisons=info.comparisons if info else 1,
                      seed_base=seed_base(request.config), executor=_executor(request.config))
     request.node.stash[EXPERIMENT] = exp
+    from instincts import devices
+
+    trial = request.config.getoption("claims_threads") or devices.TRIAL_THREADS
+    devices.configure_threads(None if info is not None and info.timing else trial)
     return exp
 
 

@@ -14,7 +14,7 @@ from fixtures.learning_curve import (
     power_law_offset,
     predict,
 )
-from instincts import BUDGETS, RunContext
+from instincts import BUDGETS, Predicts, RunContext
 
 SIZES = (100, 141, 200, 283, 400, 566, 800)
 
@@ -81,6 +81,18 @@ def test_evidence_is_a_figure_and_a_line_of_text():
     (plot_name, figure, _), (text_name, text, _) = experiment.attached
     assert plot_name == "learning curve" and hasattr(figure, "savefig") and len(figure.axes[0].lines) > 4
     assert text_name == "bootstrap band" and "observed mean" in text and f"n={curve.heldout}" in text
+
+
+def test_the_curve_is_titled_with_the_verdict_it_stands_behind():
+    curve = MixtureLearningCurve()
+    sizes = np.asarray((*curve.sizes, curve.heldout), dtype=float)
+    rows = [{**{f"err@{n}": e for n, e in zip(sizes.astype(int), power_law_offset(sizes, 2.0, 0.5, 0.1) + d)},
+             "heldout_error": float(power_law_offset(sizes[-1:], 2.0, 0.5, 0.1)[0] + d)} for d in (-0.002, 0.0, 0.002)]
+    verdict = Predicts(tol=0.005).judge(np.array([0.001, -0.002, 0.0005]), alpha=0.05, unit="pp")
+    experiment = FakeExperiment(rows)
+    attach_learning_curve(experiment, curve, label="160 features", verdict=verdict)
+    title = experiment.attached[0][1].axes[0].get_title(loc="left")
+    assert title == f"{verdict.outcome.value}: {verdict.expected} (160 features)" and "0.5pp" in title
 
 
 def test_n_needed_inverts_the_offset_law_and_caps_an_unreachable_target():

@@ -231,3 +231,53 @@ def pytest_runtest_protocol(item, nextitem):
     doc = json.loads((pytester.path / "c.json").read_text())
     assert [c["id"] for c in doc["claims"]] == ["R-1"]
     assert result.stdout.str().count("supported: 1") == 1
+
+
+THREADS = HEADER + '''
+import torch
+
+
+def threads(seed):
+    return float(torch.get_num_threads())
+
+
+@claim("T-1", "a claim trains with the trial threads")
+def test_trains(experiment):
+    assert experiment.compare(shifted, noise, metric="value", expect=Superior())
+    experiment.attach("threads", str(torch.get_num_threads()))
+    assert torch.get_num_threads() == {trial}
+
+
+@claim("T-2", "a timing claim gets the cores", timing=True)
+def test_times(experiment):
+    assert experiment.compare(shifted, noise, metric="value", expect=Superior())
+    assert torch.get_num_threads() == {cores}
+'''
+
+
+@pytest.mark.parametrize("asked", [None, 2])
+def test_claims_train_with_one_thread_whatever_the_workers(pytester: pytest.Pytester, monkeypatch, asked):
+    """Numbers must not depend on -n: a claim trains with --claims-threads (default 1) in a serial run too;
+    a timing claim measures the machine with the cores (split over workers, capped by OMP_NUM_THREADS)."""
+    import torch
+
+    from instincts import devices
+
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    before = torch.get_num_threads()
+    pytester.makepyfile(test_user=THREADS.format(trial=asked or 1, cores=4))
+    try:
+        result = pytester.runpytest_inprocess("--claims-no-cache", "--claims-json", "c.json",
+                                              *(["--claims-threads", str(asked)] if asked else []))
+    finally:
+        torch.set_num_threads(before)
+    result.assert_outcomes(passed=2)
+
+
+def test_a_bad_thread_count_is_named(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=THREADS.format(trial=1, cores=1))
+    result = pytester.runpytest_inprocess("--claims-threads", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*'0' is not allowed: give a whole number of torch threads from 1 to 1024*"])
