@@ -48,13 +48,11 @@ def configure_threads(trial_threads: int | None = None) -> int:
     """Torch threads for this process; ``trial_threads`` for a claim that trains, None for the rest.
 
     A claim trains with ``trial_threads`` (``--claims-threads``, default ``TRIAL_THREADS`` = 1): the
-    thread count changes float summation order in conv and matmul kernels, and a trained net amplifies
-    the last bit, so the numbers would depend on ``-n``. Measured here (stop 24): IN-3's stacked-vs-
-    interleaved effect was +27.3pp with 1 thread and +22.8pp with 2 (same seeds, same machine); over
-    the smoke catalogue 15 non-timing claims moved and one verdict flipped (AU-1 clean non-inferiority,
-    SUPPORTED -> INCONCLUSIVE) between a serial run on 2 threads and ``-n 2`` on 1 each. With one thread
-    a serial run, ``-n W``, a Dask worker (``instincts.executors``) and the baseline agree; the cores
-    are used by ``-n auto``.
+    thread count changes float summation order in conv and matmul kernels and a trained net amplifies
+    the last bit, so with the cores split over workers the numbers depended on ``-n`` (stop 24: IN-6's
+    effect +22.8pp serial on 2 threads, +27.3pp on 1; RC-12 flipped a verdict; ``benchmarks.suite``
+    lists every difference). With one thread a serial run, ``-n W``, a Dask worker and the baseline
+    agree, and ``-n auto`` uses the cores.
 
     Everything else (timing claims, which measure the machine, and tests that use torch without a
     claim) gets the cores split evenly over xdist workers (one each on 2 cores under ``-n 2``), or
