@@ -19,7 +19,9 @@ ONE_EPOCH = RunContext(BUDGETS["smoke"].with_(epochs=1), torch.device("cpu"))
 def test_pairs_without_dropout_differ_only_across_seeds():
     masks, seeds = DropoutPairs("masks", dropout=0.0).run([0], ONE_EPOCH)[0], DropoutPairs("seeds", 0.0).run(
         [0], ONE_EPOCH)[0]
-    assert masks["disagreement"] == 0.0 and masks["loss_gap"] == 0.0 and masks["importance_rho"] == pytest.approx(1)
+    # the loss gap to float32 rounding: it measured 3e-8 on one CPU and 0 on another
+    assert masks["disagreement"] == 0.0 and masks["loss_gap"] == pytest.approx(0.0, abs=1e-6)
+    assert masks["importance_rho"] == pytest.approx(1)
     assert seeds["disagreement"] > 0.0 and abs(seeds["importance_rho"]) < 0.5
 
 
