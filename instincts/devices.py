@@ -44,6 +44,14 @@ def worker_index(worker: str | None = None) -> int:
 TRIAL_THREADS = 1  # torch threads a claim trains with, whatever -n: see configure_threads
 
 
+def _cores_per_worker() -> int:
+    """The cores split evenly over xdist workers, at most ``OMP_NUM_THREADS`` when that is set."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores // worker_count())
+    asked = os.environ.get("OMP_NUM_THREADS", "")
+    return min(threads, int(asked)) if asked.isdigit() and int(asked) >= 1 else threads
+
+
 def configure_threads(trial_threads: int | None = None) -> int:
     """Torch threads for this process; ``trial_threads`` for a claim that trains, None for the rest.
 
@@ -60,13 +68,7 @@ def configure_threads(trial_threads: int | None = None) -> int:
     the CPU, and on a busy machine (2 cores, load ~10) 12 digits-MLP seeds at batch 3 trained 10-50x
     slower with 2 threads than with 1, the threads spinning at each tiny op's barrier.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, cores // worker_count())
-    asked = os.environ.get("OMP_NUM_THREADS", "")
-    if asked.isdigit() and int(asked) >= 1:
-        threads = min(threads, int(asked))
-    if trial_threads is not None:
-        threads = trial_threads
+    threads = _cores_per_worker() if trial_threads is None else trial_threads
     import torch
 
     if torch.get_num_threads() != threads:

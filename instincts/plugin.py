@@ -580,6 +580,7 @@ def _cache_root(config: pytest.Config) -> Path:
 @pytest.fixture
 def experiment(request: pytest.FixtureRequest) -> Experiment:
     """Runs arms over the budget's paired seeds and judges pre-registered expectations."""
+    from instincts import devices
     from instincts.experiment import Experiment
 
     state = _state(request.config)
@@ -588,10 +589,8 @@ def experiment(request: pytest.FixtureRequest) -> Experiment:
                      allure=request.config.stash[OPTIONS].allure, comparisons=info.comparisons if info else 1,
                      seed_base=seed_base(request.config), executor=_executor(request.config))
     request.node.stash[EXPERIMENT] = exp
-    from instincts import devices
-
     trial = request.config.getoption("claims_threads") or devices.TRIAL_THREADS
-    devices.configure_threads(None if info is not None and info.timing else trial)
+    devices.configure_threads(None if info is not None and info.timing else trial)  # timing: the cores
     return exp
 
 

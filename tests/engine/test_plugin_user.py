@@ -237,14 +237,9 @@ THREADS = HEADER + '''
 import torch
 
 
-def threads(seed):
-    return float(torch.get_num_threads())
-
-
 @claim("T-1", "a claim trains with the trial threads")
 def test_trains(experiment):
     assert experiment.compare(shifted, noise, metric="value", expect=Superior())
-    experiment.attach("threads", str(torch.get_num_threads()))
     assert torch.get_num_threads() == {trial}
 
 
