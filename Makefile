@@ -71,9 +71,11 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
 # A claim REFUTED in the baseline too is a finding on record (xfail); a new REFUTED fails.
+# Every claim's arms are rerun without the cache (--claims-check-determinism: a callable's first seed, a
+# config's first batch); numbers that change make the claim an ERROR.
 # Timing claims run alone afterwards (no xdist workers beside them) and merge into claims.json.
 test: setup
-	$(PY) -m pytest -n $(N) -m "not slow and not timing" --claims-baseline $(BASELINE)
+	$(PY) -m pytest -n $(N) -m "not slow and not timing" --claims-baseline $(BASELINE) --claims-check-determinism
 	$(PY) -m pytest claims -m timing --claims-merge --claims-baseline $(BASELINE)
 
 lint: setup

@@ -240,6 +240,16 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def cpu_model() -> str:
+    """The processor's model name (/proc/cpuinfo on Linux), "unknown" where none is given."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip() or "unknown"
+    return platform.processor() or "unknown"
+
+
 def environment() -> dict[str, str]:
     """Facts recorded in every report: versions, backend, hardware."""
     import numpy
@@ -252,6 +262,8 @@ def environment() -> dict[str, str]:
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,
         "cpu_count": str(os.cpu_count()),
+        "cpu": cpu_model(),
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
         "platform": platform.platform(),
         "cuda": str(torch.version.cuda or "none"),
         "hip": str(getattr(torch.version, "hip", None) or "none"),

@@ -116,7 +116,9 @@ class Experiment:
         self.context = RunContext(budget, device)
         self.executor = executors.InProcess() if executor is None else executor  # where trials run
         self.records: list[Record] = []
-        self.trials: dict[str, tuple[Any, int, arms_mod.Metrics]] = {}  # arm name -> (arm, first seed, its metrics)
+        # arm name -> (arm, the seeds of its first training batch, their metrics): what
+        # --claims-check-determinism reruns (instincts.determinism)
+        self.trials: dict[str, tuple[Any, list[int], list[arms_mod.Metrics]]] = {}
 
     @property
     def examples(self) -> int:
@@ -181,8 +183,12 @@ class Experiment:
                 results[i] = metrics
                 if keys[i] is not None and all(math.isfinite(v) for v in metrics.values()):
                     self.cache.put(keys[i], metrics)
-            if seeds:
-                self.trials.setdefault(name, (arm, seeds[0], results[0]))  # type: ignore[arg-type]
+            if seeds and name not in self.trials:
+                # a config trains its missing seeds as one batch, and a vectorised trainer's numbers may
+                # follow the batch (its size picks the strategy and kernels): the batch is what reruns.
+                # All cached: the seeds asked for, which is the batch of the run that cached them.
+                batch = (missing or list(range(len(seeds)))) if config else [0]
+                self.trials[name] = (arm, [seeds[i] for i in batch], [results[i] for i in batch])  # type: ignore[misc]
             return results  # type: ignore[return-value]
 
         return wait

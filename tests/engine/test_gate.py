@@ -111,6 +111,25 @@ def test_effect_drift_on_deterministic_run(tmp_path, capsys):
     assert gate(tmp_path, doc(BASE, device="cuda:0"), doc(drifted, device="cuda:0")) == 0
 
 
+def on(cpu: str, capability: str, document: dict) -> dict:
+    return {**document, "meta": {**document["meta"], "environment": {"torch": "2.13.0", "cpu": cpu,
+                                                                      "cpu_capability": capability}}}
+
+
+def test_smoke_on_another_cpu_is_compared_as_a_random_run(tmp_path, capsys):
+    drifted = replaced(BASE, "b", effect=-0.001 + 5e-6)
+    here, there = ("AMD EPYC", "AVX2"), ("Intel(R) Xeon(R) Platinum 8375C", "AVX512")
+    assert gate(tmp_path, on(*here, doc(BASE)), on(*here, doc(drifted))) == 1  # the same CPU: bit for bit
+    assert gate(tmp_path, on(*here, doc(BASE)), on(*there, doc(drifted))) == 0
+    out = capsys.readouterr().out
+    assert "the baseline ran on AMD EPYC (AVX2), this run on Intel(R) Xeon(R) Platinum 8375C (AVX512)" in out
+    assert "random, Holm" in out.strip().splitlines()[-1]
+    # a flip still fails there when its evidence survives Holm; files without the facts stay deterministic
+    assert gate(tmp_path, on(*here, doc(BASE)), on(*there, doc(replaced(BASE, "a", verdict="REFUTED",
+                                                                          p=0.99999)))) == 1
+    assert gate(tmp_path, doc(BASE), on(*there, doc(drifted))) == 1
+
+
 def test_missing_baseline_exits_2_with_one_clear_message(tmp_path, capsys):
     current = write(tmp_path / "claims.json", doc(BASE))
     missing = tmp_path / "baseline" / "smoke.json"

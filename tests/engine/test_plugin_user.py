@@ -199,10 +199,41 @@ def test_determinism_reruns_configs_through_run():
             return [{"value": self.start + s} for s in seeds]
 
     arm = Counter(1.0)
-    assert determinism.check({"arm": (arm, 3, {"value": 4.0})}, Context()) == []
-    [mismatch] = determinism.check({"arm": (arm, 3, {"value": 5.0})}, Context())
-    assert (mismatch.name, mismatch.metric, mismatch.first, mismatch.again) == ("arm", "value", 5.0, 4.0)
+    assert determinism.check({"arm": (arm, [3, 4], [{"value": 4.0}, {"value": 5.0}])}, Context()) == []
+    [mismatch] = determinism.check({"arm": (arm, [3, 4], [{"value": 4.0}, {"value": 7.0}])}, Context())
+    assert (mismatch.name, mismatch.seed, mismatch.metric, mismatch.first, mismatch.again) == ("arm", 4, "value",
+                                                                                              7.0, 5.0)
     assert "Counter" in mismatch.arm and "test_plugin_user.py:" in mismatch.where
+
+
+BATCHED = HEADER + '''
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Batched:
+    """A vectorised trainer's numbers follow the batch it trained (its size picks the kernels)."""
+
+    shift: float
+
+    def run(self, seeds, context):
+        return [{"value": shifted(s) if self.shift else noise(s) + 1e-3 * len(seeds)} for s in seeds]
+
+
+@claim("B-1", "a batched shift is superior")
+def test_batched(experiment):
+    assert experiment.compare(Batched(1.0), Batched(0.0), metric="value", expect=Superior())
+'''
+
+
+def test_a_config_reruns_the_batch_it_trained(pytester: pytest.Pytester):
+    """A config whose numbers depend on its batch is deterministic: rerun as one seed it would not be."""
+    pytester.makepyfile(test_user=BATCHED)
+    for _ in range(2):  # trained, then every seed from the cache: the batch the cached run trained
+        result = pytester.runpytest_inprocess("--claims-json", "c.json", "--claims-cache-dir", "cache",
+                                              "--claims-check-determinism")
+        result.assert_outcomes(passed=1)
+    assert claims_of(pytester.path / "c.json")["B-1"]["verdict"] == "SUPPORTED"
 
 
 def test_one_record_per_claim_when_a_test_reports_twice(pytester: pytest.Pytester):
