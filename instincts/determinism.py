@@ -14,6 +14,12 @@ sum in another order, which training amplifies; a one-seed rerun flagged 6 of 68
 smoke claims (RC-5's ablation accuracy 0.4710 -> 0.4704), the same batch none. It doubles the cost
 of a config's first look, which is why the check is an option.
 
+Outside the cache means outside in-memory memos too: while an arm reruns, the ``functools.cache`` /
+``lru_cache`` functions its code calls by name (and the arm itself, when it is one) are swapped for the
+functions they wrap, so a memoised training runs again instead of returning its first result (memos
+one call deeper stay). Metrics an arm declares ``measured`` (wall or CPU seconds: they measure the
+machine, and no seed fixes them) are not compared; an arm that appears under several names reruns once.
+
 The experiment records the trials (``Experiment.trials``: name -> (arm, seeds, their metrics));
 callables rerun through ``instincts.arms.run_callable`` (which seeds torch, numpy and random as the
 first run did), configs through ``arm.run(seeds, context)``.
@@ -21,6 +27,7 @@ first run did), configs through ``arm.run(seeds, context)``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_TOLERANCE = 1e-6  # relative and absolute: float noise passes, a redrawn sample does not
+SHOWN = 12  # mismatches listed in a claim's message; the rest are counted
 
 # names in an arm's code that often mean a draw no seed fixes (a hint beside a mismatch, not a proof)
 UNSEEDED_NAMES = frozenset({
@@ -72,15 +80,62 @@ def check_tolerance(value: float) -> float:
 
 def rerun(arm: Any, seeds: list[int], context: Any) -> list[dict[str, float]]:
     """The arm's metrics for ``seeds`` (a config's batch, or one seed of a callable), computed again
-    without the run cache."""
+    without the run cache and without the memos its code calls (``unmemoised``)."""
     from instincts import arms
 
-    if arms.is_config(arm):
-        results = arm.run(list(seeds), context)
-        if len(results) != len(seeds):
-            raise ValueError(f"{type(arm).__name__}.run returned {len(results)} results for {len(seeds)} seeds")
-        return [{str(k): float(v) for k, v in r.items()} for r in results]
-    return [arms.run_callable(arm, s, context) for s in seeds]  # a (seed, context) arm gets its context again
+    with unmemoised(arm):
+        if arms.is_config(arm):
+            results = arm.run(list(seeds), context)
+            if len(results) != len(seeds):
+                raise ValueError(f"{type(arm).__name__}.run returned {len(results)} results for {len(seeds)} seeds")
+            return [{str(k): float(v) for k, v in r.items()} for r in results]
+        fresh = _unwrapped(arm)
+        return [arms.run_callable(fresh, s, context) for s in seeds]  # a (seed, context) arm gets its context
+
+
+def measured(arm: Any) -> frozenset[str]:
+    """The metrics an arm declares ``measured`` (an attribute of the config's class or of the function:
+    names of wall- or CPU-time metrics), which the check does not compare."""
+    for obj in (arm, _target(arm)):
+        names = getattr(obj, "measured", None)
+        if names is None:
+            continue
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"measured={names!r} of {describe(arm)[0]} is not allowed: give a tuple of metric "
+                             "names, e.g. measured = ('seconds_per_epoch',)")
+        return frozenset(names)
+    return frozenset()
+
+
+def _is_memo(obj: Any) -> bool:
+    """A ``functools.cache`` / ``lru_cache`` wrapper."""
+    return callable(getattr(obj, "cache_clear", None)) and callable(getattr(obj, "__wrapped__", None))
+
+
+def _unwrapped(arm: Any) -> Any:
+    """The arm with a memo it is (or a partial wraps) replaced by the function the memo wraps."""
+    if isinstance(arm, functools.partial):
+        return functools.partial(_unwrapped(arm.func), *arm.args, **arm.keywords)
+    return arm.__wrapped__ if _is_memo(arm) else arm
+
+
+@contextlib.contextmanager
+def unmemoised(arm: Any) -> Iterator[None]:
+    """While the arm reruns, every memo its functions call by a global name computes anew: the name is
+    bound to the wrapped function and bound back afterwards, so the memo keeps its entries for later claims."""
+    patched: list[tuple[dict[str, Any], str, Any]] = []
+    for fn in _functions(arm):
+        namespace = getattr(fn, "__globals__", {})
+        for name in sorted({n for code in _nested(fn.__code__) for n in code.co_names}):
+            value = namespace.get(name)
+            if _is_memo(value):
+                patched.append((namespace, name, value))
+                namespace[name] = value.__wrapped__
+    try:
+        yield
+    finally:
+        for namespace, name, value in reversed(patched):
+            namespace[name] = value
 
 
 def _same(a: float | None, b: float | None, tolerance: float) -> bool:
@@ -104,8 +159,8 @@ def compare_metrics(first: Mapping[str, float], again: Mapping[str, float],
 
 def _target(arm: Any) -> Any:
     """The function or class whose code an arm runs."""
-    while isinstance(arm, functools.partial):
-        arm = arm.func
+    while isinstance(arm, functools.partial) or _is_memo(arm):
+        arm = arm.func if isinstance(arm, functools.partial) else arm.__wrapped__
     if inspect.isfunction(arm) or inspect.ismethod(arm):
         return arm
     return type(arm)
@@ -123,52 +178,58 @@ def describe(arm: Any) -> tuple[str, str]:
     return name, f"{path}:{line}" if path else ""
 
 
-def _codes(arm: Any) -> Iterator[Any]:
-    """Code objects an arm runs: its function's (nested ones too) and those of functions it closes over."""
+def _functions(arm: Any) -> Iterator[Any]:
+    """The functions an arm runs: its own (a config's methods) and the functions it closes over."""
     target = _target(arm)
-    todo: list[Any] = []
-    if inspect.isclass(target):
-        todo = [m for m in vars(target).values() if inspect.isfunction(m)]
-    else:
-        todo = [target]
+    todo = [m for m in vars(target).values() if inspect.isfunction(m)] if inspect.isclass(target) else [target]
     seen: set[int] = set()
     while todo:
         fn = todo.pop()
-        if id(fn) in seen:
+        fn = getattr(fn, "__func__", fn)  # a bound method: its function
+        if id(fn) in seen or getattr(fn, "__code__", None) is None:
             continue
         seen.add(id(fn))
-        fn = getattr(fn, "__func__", fn)
-        code = getattr(fn, "__code__", None)
-        if code is None:
-            continue
-        stack = [code]
-        while stack:
-            c = stack.pop()
-            yield c
-            stack.extend(k for k in c.co_consts if inspect.iscode(k))
+        yield fn
         for cell in getattr(fn, "__closure__", None) or ():
             try:
                 value = cell.cell_contents
             except ValueError:  # an empty cell
                 continue
-            if inspect.isfunction(value) or isinstance(value, functools.partial):
+            if inspect.isfunction(value) or isinstance(value, functools.partial) or _is_memo(value):
                 todo.append(_target(value))
+
+
+def _nested(code: Any) -> Iterator[Any]:
+    """A code object and those of the functions, lambdas and comprehensions defined in it."""
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        yield c
+        stack.extend(k for k in c.co_consts if inspect.iscode(k))
 
 
 def suspects(arm: Any) -> tuple[str, ...]:
     """Names in the arm's code that may draw from sources no seed fixes."""
-    names = {n for code in _codes(arm) for n in (*code.co_names, *code.co_varnames) if n in UNSEEDED_NAMES}
+    names = {n for fn in _functions(arm) for code in _nested(fn.__code__)
+             for n in (*code.co_names, *code.co_varnames) if n in UNSEEDED_NAMES}
     return tuple(sorted(names))
 
 
 def check(trials: Mapping[str, tuple[Any, list[int], list[Mapping[str, float]]]], context: Any,
           tolerance: float = DEFAULT_TOLERANCE) -> list[Mismatch]:
-    """Rerun the recorded seeds of every arm of ``trials``; the metrics that changed (empty: deterministic)."""
+    """Rerun the recorded seeds of every arm of ``trials`` (once per arm and seeds, whatever its names);
+    the metrics that changed, leaving out those the arm declares ``measured`` (empty: deterministic)."""
     out = []
+    done: set[Any] = set()
     for name, (arm, seeds, first) in trials.items():
+        key = (_identity(arm), tuple(seeds))
+        if key in done:
+            continue
+        done.add(key)
+        skip = measured(arm)
         again = rerun(arm, seeds, context)
         for seed, a_run, b_run in zip(seeds, first, again):
-            differing = compare_metrics(a_run, b_run, tolerance)
+            differing = [d for d in compare_metrics(a_run, b_run, tolerance) if d[0] not in skip]
             if differing:
                 qualname, where = describe(arm)
                 hints = suspects(arm)
@@ -176,11 +237,23 @@ def check(trials: Mapping[str, tuple[Any, list[int], list[Mapping[str, float]]]]
     return out
 
 
+def _identity(arm: Any) -> Any:
+    """The arm itself where it can be a set member (equal configs rerun once), else its id."""
+    try:
+        hash(arm)
+    except TypeError:
+        return id(arm)
+    return arm
+
+
 def report(claim_id: str, mismatches: list[Mismatch], tolerance: float) -> str:
     """The claim's error message: what changed, where the arm is, and what to do."""
     lines = [f"claim {claim_id} is not deterministic (--claims-check-determinism, tolerance {tolerance:g}): "
              "an arm gave other numbers when its seed ran again without the cache:"]
-    lines += [f"  {m.message()}" for m in mismatches]
+    lines += [f"  {m.message()}" for m in mismatches[:SHOWN]]
+    if len(mismatches) > SHOWN:
+        lines.append(f"  ... and {len(mismatches) - SHOWN} more")
     lines.append("  seed every random source from the seed the arm is given (np.random.default_rng(seed), "
-                 "torch.Generator().manual_seed(seed)); its cached first draw would otherwise be judged")
+                 "torch.Generator().manual_seed(seed)); its cached first draw would otherwise be judged; "
+                 "declare metrics that measure the machine (seconds) in the arm's `measured`")
     return "\n".join(lines)

@@ -136,7 +136,7 @@ class Dask:
             self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             self._close_cluster()
-            raise InvalidArgument(f"--dask-scheduler {address!r} did not answer within {CONNECT_TIMEOUT_S:g} s "
+            raise InvalidArgument(f"--claims-dask-scheduler {address!r} did not answer within {CONNECT_TIMEOUT_S:g} s "
                                   f"({type(exc).__name__}); give a running scheduler's tcp://HOST:PORT or "
                                   "use --claims-executor dask-local") from None
 
@@ -216,7 +216,7 @@ def make(kind: str, scheduler: str | None = None, workers: int = 2, trial_timeou
         _need("distributed", kind, "dask")
         if kind == "dask":
             if not scheduler:
-                raise InvalidArgument("--claims-executor dask needs --dask-scheduler tcp://HOST:PORT "
+                raise InvalidArgument("--claims-executor dask needs --claims-dask-scheduler tcp://HOST:PORT "
                                       "(or use dask-local for a cluster on this machine)")
             return Dask(scheduler, trial_timeout=trial_timeout, gpu=gpu)
         return Dask(None, workers=workers, trial_timeout=trial_timeout, gpu=gpu)

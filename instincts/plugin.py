@@ -110,7 +110,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: 0 on smoke, else drawn)")
     group.addoption("--claims-executor", default="inprocess", choices=EXECUTORS,
                     help="where trials run: inprocess (default) | dask-local (a LocalCluster here) | dask "
-                         "(--dask-scheduler) | submitit-local | slurm; see instincts.executors")
+                         "(--claims-dask-scheduler) | submitit-local | slurm; see instincts.executors")
     group.addoption("--claims-dask-scheduler", "--dask-scheduler", dest="dask_scheduler", default=None,
                     metavar="tcp://HOST:PORT",
                     help="the running Dask scheduler for --claims-executor dask")

@@ -145,7 +145,7 @@ def test_a_worker_killed_mid_claim_costs_time_not_the_verdict(tmp_path):
 
 def test_an_unreachable_scheduler_is_one_clear_error_within_seconds():
     start = time.perf_counter()
-    with pytest.raises(InvalidArgument, match=r"--dask-scheduler 'tcp://127.0.0.1:9' did not answer within 5 s"):
+    with pytest.raises(InvalidArgument, match=r"--claims-dask-scheduler 'tcp://127.0.0.1:9' did not answer within 5 s"):
         make("dask", scheduler="tcp://127.0.0.1:9")
     assert time.perf_counter() - start < 15
 
@@ -153,7 +153,7 @@ def test_an_unreachable_scheduler_is_one_clear_error_within_seconds():
 def test_bad_executor_options_are_named():
     with pytest.raises(InvalidArgument, match="'ray' is not allowed: use one of inprocess, dask-local"):
         make("ray")
-    with pytest.raises(InvalidArgument, match="needs --dask-scheduler"):
+    with pytest.raises(InvalidArgument, match="needs --claims-dask-scheduler"):
         make("dask")
     with pytest.raises(InvalidArgument, match="--dask-workers 0 is not allowed"):
         make("dask-local", workers=0)
@@ -203,5 +203,5 @@ def test_an_unreachable_scheduler_stops_the_run_at_start_up(pytester: pytest.Pyt
     result = pytester.runpytest_subprocess("--claims-executor", "dask", "--dask-scheduler", "tcp://127.0.0.1:9",
                                            "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--dask-scheduler 'tcp://127.0.0.1:9' did not answer within 5 s*"])
+    result.stderr.fnmatch_lines(["*--claims-dask-scheduler 'tcp://127.0.0.1:9' did not answer within 5 s*"])
     assert time.perf_counter() - start < 30

@@ -8,7 +8,10 @@ scipy and matplotlib once for the outer session).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+from typing import ClassVar  # module level: dataclasses must resolve it there
 
 import pytest
 import statsmodels.stats.weightstats  # noqa: F401 - loaded once (see test_plugin.py)
@@ -204,6 +207,52 @@ def test_determinism_reruns_configs_through_run():
     assert (mismatch.name, mismatch.seed, mismatch.metric, mismatch.first, mismatch.again) == ("arm", 4, "value",
                                                                                               7.0, 5.0)
     assert "Counter" in mismatch.arm and "test_plugin_user.py:" in mismatch.where
+
+
+def test_determinism_leaves_out_measured_metrics_and_reruns_an_arm_once():
+    calls = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Timed:
+        measured: ClassVar[tuple[str, ...]] = ("seconds",)
+
+        def run(self, seeds, context):
+            calls.append(list(seeds))
+            return [{"value": float(s), "seconds": 0.1 * len(calls)} for s in seeds]
+
+    trials = {"arm_a": (Timed(), [0, 1], [{"value": 0.0, "seconds": 0.5}, {"value": 1.0, "seconds": 0.5}]),
+              "table": (Timed(), [0, 1], [{"value": 0.0, "seconds": 0.5}, {"value": 1.0, "seconds": 0.5}])}
+    assert determinism.check(trials, None) == [] and calls == [[0, 1]]  # equal configs under two names: one rerun
+    Timed.measured = ()
+    assert {m.metric for m in determinism.check(trials, None)} == {"seconds"}
+    Timed.measured = "seconds"  # a string, not a tuple of names
+    with pytest.raises(ValueError, match="measured='seconds' of .*Timed is not allowed: give a tuple"):
+        determinism.check(trials, None)
+
+
+_draws = iter(range(100))
+
+
+@functools.cache
+def _memoised_draw(seed: int) -> float:
+    return float(next(_draws))  # a new number on every call that the memo does not answer
+
+
+@dataclasses.dataclass(frozen=True)
+class _Memoised:
+    def run(self, seeds, context):
+        return [{"value": _memoised_draw(s)} for s in seeds]
+
+
+def test_determinism_reruns_past_in_memory_memos_and_keeps_them():
+    """A memo the arm calls would answer the rerun with the first draw: the check bypasses it."""
+    first = [{"value": _memoised_draw(0)}]
+    [mismatch] = determinism.check({"arm": (_Memoised(), [0], first)}, None)
+    assert mismatch.metric == "value" and mismatch.first != mismatch.again
+    assert _memoised_draw(0) == first[0]["value"] and _memoised_draw.cache_info().currsize == 1  # memo intact
+    arm = functools.partial(_memoised_draw)  # a memoised callable arm, through a partial
+    [mismatch] = determinism.check({"arm": (arm, [0], first)}, None)
+    assert mismatch.first != mismatch.again and "_memoised_draw" in mismatch.arm
 
 
 BATCHED = HEADER + '''
