@@ -228,12 +228,12 @@ def check(trials: Mapping[str, tuple[Any, list[int], list[Mapping[str, float]]]]
         done.add(key)
         skip = measured(arm)
         again = rerun(arm, seeds, context)
-        for seed, a_run, b_run in zip(seeds, first, again):
-            differing = [d for d in compare_metrics(a_run, b_run, tolerance) if d[0] not in skip]
-            if differing:
-                qualname, where = describe(arm)
-                hints = suspects(arm)
-                out.extend(Mismatch(name, qualname, where, seed, metric, a, b, hints) for metric, a, b in differing)
+        differing = [(seed, metric, a, b) for seed, a_run, b_run in zip(seeds, first, again)
+                     for metric, a, b in compare_metrics(a_run, b_run, tolerance) if metric not in skip]
+        if differing:  # the arm's name, place and suspects once, however many seeds and metrics changed
+            qualname, where = describe(arm)
+            hints = suspects(arm)
+            out.extend(Mismatch(name, qualname, where, seed, metric, a, b, hints) for seed, metric, a, b in differing)
     return out
 
 
